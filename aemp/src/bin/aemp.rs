@@ -1,0 +1,3 @@
+//! The `aemp` command-line tool.
+
+fn main() {}

@@ -1,0 +1,703 @@
+//! The dispatcher: the one owner of a node's ports.
+//!
+//! Every node runs one dispatcher task. Everything that touches ports (message
+//! delivery, port creation, `rcv`, `kil`, `mon`) is a [`Cmd`] in one FIFO
+//! queue, executed in order by the dispatcher, which owns the port tables
+//! outright. That gives the seed's guarantees for free: callbacks of one port
+//! never run concurrently (nothing runs concurrently on a node), messages from
+//! one sender are handled in send order (one FIFO), and `snd` never blocks or
+//! re-enters (it only appends to a queue).
+//!
+//! Code running inside a callback gets a [`Ctx`] holding `&mut Core`, so it
+//! acts on the tables directly and appends its sends to the dispatcher's own
+//! run queue without taking any lock.
+
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::error::Error;
+use crate::id::{NodeId, PortId};
+use crate::inbox::InboxShared;
+use crate::port::Ctx;
+use crate::reason::Reason;
+use crate::value::{Msg, Value};
+
+/// A boxed message callback.
+pub(crate) type Callback = Box<dyn FnMut(&mut Ctx<'_>, Msg) -> Result<(), Error> + Send>;
+/// A registered init function.
+pub(crate) type InitFn = Arc<dyn Fn(&mut Ctx<'_>, Msg) -> Result<(), Error> + Send + Sync>;
+
+/// How a port handles messages (its default slot or one tag's slot).
+pub(crate) enum Handler {
+    /// No callback: a message kills the port (P08).
+    Empty,
+    /// A callback.
+    Cb(Callback),
+    /// The callback is running (taken out of its slot for the call).
+    Running,
+    /// An async port: messages go to a bounded queue read by a task.
+    Inbox(Arc<InboxShared>),
+}
+
+/// One port.
+pub(crate) struct PortEntry {
+    default: Handler,
+    tags: Option<Box<HashMap<Box<str>, Handler>>>,
+    links: Option<Box<Links>>,
+}
+
+#[derive(Default)]
+struct Links {
+    monitors: Vec<(u64, Action)>,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+impl PortEntry {
+    pub(crate) fn new(default: Handler) -> PortEntry {
+        PortEntry { default, tags: None, links: None }
+    }
+
+    fn links(&mut self) -> &mut Links {
+        self.links.get_or_insert_with(Default::default)
+    }
+}
+
+/// What a monitor does when its port dies.
+pub(crate) enum Action {
+    /// Call a closure with the reason.
+    Call(Box<dyn FnOnce(Reason) + Send>),
+    /// Kill a port with the same reason, unless the reason is normal.
+    Kill(PortId),
+    /// Send `msg, reason...` to a port.
+    Send(PortId, Msg),
+    /// Keep values alive until the port dies (`mon_guard`).
+    Keep(#[allow(dead_code)] Box<dyn Any + Send>),
+    /// A remote node monitors this port: tell it `["", "kil", name, reason...]`.
+    Remote(NodeId),
+    /// Wake an async waiter.
+    Notify(tokio::sync::oneshot::Sender<Reason>),
+}
+
+/// The key of a local port in the tables.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub(crate) enum Key {
+    /// A generated name `<prefix>.<n>`.
+    Num(u64),
+    /// Any other name (well-known names, ports spawned by other nodes, the node port `""`).
+    Name(Box<str>),
+}
+
+/// A command for the dispatcher.
+pub(crate) enum Cmd {
+    Deliver(Key, Msg),
+    Create(u64, Handler),
+    Call(Box<dyn FnOnce(&mut Core) + Send>),
+}
+
+/// A hasher for sequential `u64` keys (multiplicative, spreads the high bits).
+#[derive(Default)]
+pub(crate) struct SeqHasher(u64);
+
+impl Hasher for SeqHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type NumMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
+
+/// State shared between the dispatcher and every handle of the node.
+pub(crate) struct Shared {
+    pub(crate) id: NodeId,
+    /// The random per-process prefix of generated port names.
+    pub(crate) prefix: Box<str>,
+    next_port: AtomicU64,
+    next_mon: AtomicU64,
+    queue: Mutex<Vec<Cmd>>,
+    wake: Notify,
+    pub(crate) inits: RwLock<HashMap<String, InitFn>>,
+    pub(crate) tasks: TaskTracker,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) net: std::sync::OnceLock<Arc<crate::net::Net>>,
+}
+
+impl Shared {
+    pub(crate) fn new(id: NodeId) -> Shared {
+        Shared {
+            id,
+            prefix: crate::util::random_token(10).into_boxed_str(),
+            next_port: AtomicU64::new(1),
+            next_mon: AtomicU64::new(1),
+            queue: Mutex::new(Vec::with_capacity(1024)),
+            wake: Notify::new(),
+            inits: RwLock::new(HashMap::new()),
+            tasks: TaskTracker::new(),
+            cancel: CancellationToken::new(),
+            net: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Appends a command to the node's queue (never blocks for long: one short lock).
+    pub(crate) fn push(&self, cmd: Cmd) {
+        let mut q = self.queue.lock();
+        let was_empty = q.is_empty();
+        q.push(cmd);
+        drop(q);
+        if was_empty {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Runs `f` on the dispatcher.
+    pub(crate) fn call(&self, f: impl FnOnce(&mut Core) + Send + 'static) {
+        self.push(Cmd::Call(Box::new(f)));
+    }
+
+    pub(crate) fn next_port(&self) -> u64 {
+        self.next_port.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn next_mon(&self) -> u64 {
+        self.next_mon.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The port ID of generated port number `n`.
+    pub(crate) fn num_port_id(&self, n: u64) -> PortId {
+        let mut s = String::with_capacity(self.id.as_str().len() + self.prefix.len() + 22);
+        s.push_str(self.id.as_str());
+        s.push('#');
+        s.push_str(&self.prefix);
+        s.push('.');
+        push_u64(&mut s, n);
+        PortId::from_trusted(s, self.id.as_str().len())
+    }
+
+    /// The name of generated port number `n` (without the node ID).
+    pub(crate) fn num_port_name(&self, n: u64) -> String {
+        let mut s = String::with_capacity(self.prefix.len() + 21);
+        s.push_str(&self.prefix);
+        s.push('.');
+        push_u64(&mut s, n);
+        s
+    }
+
+    /// The table key of a local port name.
+    pub(crate) fn key_of(&self, name: &str) -> Key {
+        if let Some(n) = self.num_of(name) {
+            return Key::Num(n);
+        }
+        Key::Name(name.into())
+    }
+
+    /// The number of a generated name of this node, if `name` is one.
+    pub(crate) fn num_of(&self, name: &str) -> Option<u64> {
+        let rest = name.strip_prefix(&*self.prefix)?.strip_prefix('.')?;
+        if rest.is_empty() || rest.len() > 20 || (rest.len() > 1 && rest.starts_with('0')) {
+            return None;
+        }
+        let mut n: u64 = 0;
+        for b in rest.bytes() {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            n = n.checked_mul(10)?.checked_add((b - b'0') as u64)?;
+        }
+        Some(n)
+    }
+
+    /// Whether a port ID is on this node.
+    pub(crate) fn is_local(&self, port: &PortId) -> bool {
+        port.node_str() == self.id.as_str()
+    }
+
+    pub(crate) fn net(&self) -> Option<&Arc<crate::net::Net>> {
+        self.net.get()
+    }
+}
+
+fn push_u64(s: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // The digits are ASCII.
+    s.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+}
+
+/// The dispatcher's state: the port tables and its run queue.
+pub(crate) struct Core {
+    pub(crate) shared: Arc<Shared>,
+    nums: NumMap<PortEntry>,
+    names: HashMap<Box<str>, PortEntry>,
+    pub(crate) run: VecDeque<Cmd>,
+    /// Spawns that failed recently, for `mon1` answers (SPEC C.4).
+    pub(crate) failed_spawns: VecDeque<(Box<str>, Reason)>,
+}
+
+/// How many failed spawns are remembered for later `mon1` requests.
+const FAILED_SPAWNS_KEPT: usize = 1024;
+
+impl Core {
+    pub(crate) fn new(shared: Arc<Shared>) -> Core {
+        Core {
+            shared,
+            nums: NumMap::default(),
+            names: HashMap::new(),
+            run: VecDeque::with_capacity(1024),
+            failed_spawns: VecDeque::new(),
+        }
+    }
+
+    fn entry_mut(&mut self, key: &Key) -> Option<&mut PortEntry> {
+        match key {
+            Key::Num(n) => self.nums.get_mut(n),
+            Key::Name(s) => self.names.get_mut(s),
+        }
+    }
+
+    fn remove(&mut self, key: &Key) -> Option<PortEntry> {
+        match key {
+            Key::Num(n) => self.nums.remove(n),
+            Key::Name(s) => self.names.remove(s),
+        }
+    }
+
+    /// Whether a local port exists.
+    pub(crate) fn exists(&self, key: &Key) -> bool {
+        match key {
+            Key::Num(n) => self.nums.contains_key(n),
+            Key::Name(s) => s.is_empty() || self.names.contains_key(s),
+        }
+    }
+
+    /// The number of live ports (the node port not counted).
+    pub(crate) fn port_count(&self) -> usize {
+        self.nums.len() + self.names.len()
+    }
+
+    pub(crate) fn name_of(&self, key: &Key) -> String {
+        match key {
+            Key::Num(n) => self.shared.num_port_name(*n),
+            Key::Name(s) => s.to_string(),
+        }
+    }
+
+    pub(crate) fn port_id_of(&self, key: &Key) -> PortId {
+        match key {
+            Key::Num(n) => self.shared.num_port_id(*n),
+            Key::Name(s) => PortId::from_trusted(format!("{}#{s}", self.shared.id), self.shared.id.as_str().len()),
+        }
+    }
+
+    /// Inserts a port. An existing port of that key is not replaced.
+    pub(crate) fn insert(&mut self, key: Key, entry: PortEntry) -> bool {
+        match key {
+            Key::Num(n) => match self.nums.entry(n) {
+                std::collections::hash_map::Entry::Occupied(_) => false,
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(entry);
+                    true
+                }
+            },
+            Key::Name(s) => {
+                if s.is_empty() || self.names.contains_key(&s) {
+                    return false;
+                }
+                self.names.insert(s, entry);
+                true
+            }
+        }
+    }
+
+    pub(crate) fn exec(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Deliver(key, msg) => self.deliver(key, msg),
+            Cmd::Create(n, h) => {
+                self.nums.insert(n, PortEntry::new(h));
+            }
+            Cmd::Call(f) => f(self),
+        }
+    }
+
+    /// Routes a message to a local port (or the node port).
+    pub(crate) fn deliver(&mut self, key: Key, mut msg: Msg) {
+        if matches!(&key, Key::Name(n) if n.is_empty()) {
+            crate::kernel::handle(self, None, msg);
+            return;
+        }
+        let Some(entry) = self.entry_mut(&key) else {
+            tracing::trace!(port = ?key, "message to a nonexistent port dropped");
+            return;
+        };
+        // A tag callback?
+        if let (Some(tags), Some(Value::Str(tag))) = (entry.tags.as_mut(), msg.0.first()) {
+            if let Some(slot) = tags.get_mut(tag.as_str()) {
+                if let Handler::Cb(_) = slot {
+                    let Handler::Cb(mut cb) = std::mem::replace(slot, Handler::Running) else {
+                        unreachable!()
+                    };
+                    let tag: Box<str> = match msg.0.remove(0) {
+                        Value::Str(t) => t.into_boxed_str(),
+                        _ => unreachable!(),
+                    };
+                    let result = self.invoke(&key, &mut cb, msg);
+                    // Put the callback back unless it was replaced, removed or the port died.
+                    if let Some(slot) = self.entry_mut(&key).and_then(|e| e.tags.as_mut()).and_then(|t| t.get_mut(&tag)) {
+                        if matches!(slot, Handler::Running) {
+                            *slot = Handler::Cb(cb);
+                        }
+                    }
+                    if let Err(reason) = result {
+                        self.kill(&key, reason);
+                    }
+                    return;
+                }
+            }
+        }
+        match &mut entry.default {
+            Handler::Cb(_) => {
+                let Handler::Cb(mut cb) = std::mem::replace(&mut entry.default, Handler::Running) else {
+                    unreachable!()
+                };
+                let result = self.invoke(&key, &mut cb, msg);
+                if let Some(e) = self.entry_mut(&key) {
+                    if matches!(e.default, Handler::Running) {
+                        e.default = Handler::Cb(cb);
+                    }
+                }
+                if let Err(reason) = result {
+                    self.kill(&key, reason);
+                }
+            }
+            Handler::Inbox(q) => {
+                if let Err(reason) = q.push(msg) {
+                    self.kill(&key, reason);
+                }
+            }
+            Handler::Empty => {
+                let text = format!("port has no callback for message {msg}");
+                self.kill(&key, Reason::die(text));
+            }
+            Handler::Running => {
+                // Cannot happen: delivery never re-enters a running callback.
+                tracing::error!(port = ?key, "message for a running callback dropped");
+            }
+        }
+    }
+
+    /// Runs a callback in the context of port `key`; a returned error or a
+    /// panic becomes a `("die", text)` reason.
+    pub(crate) fn invoke<F>(&mut self, key: &Key, cb: F, msg: Msg) -> Result<(), Reason>
+    where
+        F: FnOnce(&mut Ctx<'_>, Msg) -> Result<(), Error>,
+    {
+        let mut ctx = Ctx::new(self, key);
+        match catch_unwind(AssertUnwindSafe(|| cb(&mut ctx, msg))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(error_reason(e)),
+            Err(panic) => Err(Reason::die(panic_text(&panic))),
+        }
+    }
+
+    /// Runs `f` in the context of port `key` if the port is alive.
+    pub(crate) fn run_in(&mut self, key: &Key, f: impl FnOnce(&mut Ctx<'_>) -> Result<(), Error>) {
+        if !self.exists(key) {
+            return;
+        }
+        if let Err(reason) = self.invoke(key, |ctx, _| f(ctx), Msg::new()) {
+            self.kill(key, reason);
+        }
+    }
+
+    /// Sets or replaces the default callback of a local port. An unused
+    /// well-known name creates the port; a dead generated port stays dead.
+    pub(crate) fn set_default(&mut self, key: &Key, h: Handler) {
+        if let Some(e) = self.entry_mut(key) {
+            e.default = h;
+        } else if let Key::Name(_) = key {
+            self.insert(key.clone(), PortEntry::new(h));
+        }
+    }
+
+    /// Registers (`Some`) or removes (`None`) a tag callback.
+    pub(crate) fn set_tag(&mut self, key: &Key, tag: &str, h: Option<Handler>) {
+        if !self.exists(key) {
+            if h.is_none() {
+                return;
+            }
+            if let Key::Name(_) = key {
+                self.insert(key.clone(), PortEntry::new(Handler::Empty));
+            } else {
+                return;
+            }
+        }
+        let Some(e) = self.entry_mut(key) else { return };
+        match h {
+            Some(h) => {
+                e.tags.get_or_insert_with(Default::default).insert(tag.into(), h);
+            }
+            None => {
+                if let Some(t) = e.tags.as_mut() {
+                    t.remove(tag);
+                    if t.is_empty() {
+                        e.tags = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Attaches a task to a port: it is aborted when the port dies. A dead
+    /// port aborts it at once.
+    pub(crate) fn attach_task(&mut self, key: &Key, task: tokio::task::AbortHandle) {
+        match self.entry_mut(key) {
+            Some(e) => {
+                let links = e.links();
+                links.tasks.retain(|t| !t.is_finished());
+                links.tasks.push(task);
+            }
+            None => task.abort(),
+        }
+    }
+
+    /// Adds a monitor on a local port; a dead port fires it at once.
+    pub(crate) fn mon_local(&mut self, key: &Key, id: u64, action: Action) {
+        if matches!(key, Key::Name(n) if n.is_empty()) {
+            // The node port lives as long as the node: nothing will ever fire.
+            return;
+        }
+        match self.entry_mut(key) {
+            Some(e) => e.links().monitors.push((id, action)),
+            None => {
+                let name = self.name_of(key);
+                let reason = self
+                    .failed_spawns
+                    .iter()
+                    .find(|(n, _)| **n == *name)
+                    .map(|(_, r)| r.clone())
+                    .unwrap_or_else(Reason::no_such_port);
+                self.fire(&name, action, reason)
+            }
+        }
+    }
+
+    /// Removes a monitor from a local port.
+    pub(crate) fn unmon_local(&mut self, key: &Key, id: u64) {
+        if let Some(links) = self.entry_mut(key).and_then(|e| e.links.as_mut()) {
+            links.monitors.retain(|(i, _)| *i != id);
+        }
+    }
+
+    /// Removes the monitors that remote node `node` holds on local port `key`.
+    pub(crate) fn unmon_remote(&mut self, key: &Key, node: &NodeId) {
+        if let Some(links) = self.entry_mut(key).and_then(|e| e.links.as_mut()) {
+            links.monitors.retain(|(_, a)| !matches!(a, Action::Remote(n) if n == node));
+        }
+    }
+
+    /// Remembers why a spawn failed (SPEC C.4), bounded.
+    pub(crate) fn remember_failed_spawn(&mut self, name: &str, reason: Reason) {
+        if self.failed_spawns.len() >= FAILED_SPAWNS_KEPT {
+            self.failed_spawns.pop_front();
+        }
+        self.failed_spawns.push_back((name.into(), reason));
+    }
+
+    /// Kills a local port: removes it, aborts its tasks, fires its monitors.
+    pub(crate) fn kill(&mut self, key: &Key, reason: Reason) {
+        let mut work = vec![(key.clone(), reason)];
+        while let Some((key, reason)) = work.pop() {
+            let Some(entry) = self.remove(&key) else { continue };
+            tracing::debug!(port = %self.name_of(&key), %reason, "port killed");
+            let PortEntry { default, tags, links } = entry;
+            if let Handler::Inbox(q) = &default {
+                q.close(reason.clone());
+            }
+            drop(default);
+            drop(tags);
+            let Some(links) = links else { continue };
+            let Links { monitors, tasks } = *links;
+            for t in tasks {
+                t.abort();
+            }
+            if monitors.is_empty() {
+                continue;
+            }
+            let name = self.name_of(&key);
+            for (_, action) in monitors {
+                match action {
+                    Action::Kill(p) if self.shared.is_local(&p) => {
+                        if !reason.is_normal() {
+                            work.push((self.shared.key_of(p.name()), reason.clone()));
+                        }
+                    }
+                    other => self.fire(&name, other, reason.clone()),
+                }
+            }
+        }
+    }
+
+    /// Performs one monitor action for the death of local port `name`.
+    pub(crate) fn fire(&mut self, name: &str, action: Action, reason: Reason) {
+        match action {
+            Action::Call(f) => {
+                if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(reason))) {
+                    tracing::error!(port = name, "monitor callback panicked: {}", panic_text(&p));
+                }
+            }
+            Action::Kill(p) => {
+                if !reason.is_normal() {
+                    self.kil(&p, reason);
+                }
+            }
+            Action::Send(p, mut m) => {
+                m.0.extend(reason.0);
+                self.snd(&p, m);
+            }
+            Action::Keep(v) => drop(v),
+            Action::Remote(node) => {
+                let mut m = Msg(vec![Value::from(""), Value::from("kil"), Value::from(name)]);
+                m.0.extend(reason.0);
+                if let Some(net) = self.shared.net() {
+                    net.send_raw(&node, m);
+                }
+            }
+            Action::Notify(tx) => {
+                let _ = tx.send(reason);
+            }
+        }
+    }
+
+    /// Sends a message from the dispatcher (local ports go to the run queue).
+    pub(crate) fn snd(&mut self, port: &PortId, msg: Msg) {
+        if self.shared.is_local(port) {
+            let key = self.shared.key_of(port.name());
+            self.run.push_back(Cmd::Deliver(key, msg));
+        } else {
+            crate::net::send(&self.shared, port, msg);
+        }
+    }
+
+    /// Kills a local or remote port.
+    pub(crate) fn kil(&mut self, port: &PortId, reason: Reason) {
+        if self.shared.is_local(port) {
+            let key = self.shared.key_of(port.name());
+            self.kill(&key, reason);
+        } else {
+            crate::net::kil(&self.shared, port, reason);
+        }
+    }
+
+    /// Monitors a local or remote port.
+    pub(crate) fn mon(&mut self, port: &PortId, id: u64, action: Action) {
+        if self.shared.is_local(port) {
+            let key = self.shared.key_of(port.name());
+            self.mon_local(&key, id, action);
+        } else {
+            let shared = self.shared.clone();
+            if let Some((name, action, reason)) = crate::net::mon(&shared, port, id, action) {
+                self.fire(&name, action, reason);
+            }
+        }
+    }
+
+    /// Runs a registered init function in a new port (local spawn).
+    pub(crate) fn spawn_local(&mut self, key: Key, init: &str, args: Msg) {
+        let name = self.name_of(&key);
+        let f = self.shared.inits.read().get(init).cloned();
+        let Some(f) = f else {
+            tracing::warn!(init, port = %name, "spawn of an unregistered init function refused");
+            self.remember_failed_spawn(&name, Reason::die(format!("unknown init function {init:?}")));
+            return;
+        };
+        if !self.insert(key.clone(), PortEntry::new(Handler::Empty)) {
+            tracing::warn!(port = %name, "spawn refused: the port exists");
+            return;
+        }
+        if let Err(reason) = self.invoke(&key, |ctx, m| f(ctx, m), args) {
+            tracing::warn!(init, port = %name, %reason, "init function failed");
+            self.remember_failed_spawn(&name, reason.clone());
+            self.kill(&key, reason);
+        }
+    }
+}
+
+/// The reason for a callback's error.
+pub(crate) fn error_reason(e: Error) -> Reason {
+    match e {
+        Error::Die(t) => Reason::die(t),
+        other => Reason::die(other.to_string()),
+    }
+}
+
+/// The text of a panic payload.
+pub(crate) fn panic_text(p: &Box<dyn Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".to_owned()
+    }
+}
+
+/// The dispatcher task.
+pub(crate) async fn run(mut core: Core) {
+    let shared = core.shared.clone();
+    let mut batch: Vec<Cmd> = Vec::with_capacity(1024);
+    loop {
+        {
+            let mut q = shared.queue.lock();
+            std::mem::swap(&mut *q, &mut batch);
+        }
+        if batch.is_empty() && core.run.is_empty() {
+            tokio::select! {
+                _ = shared.wake.notified() => continue,
+                _ = shared.cancel.cancelled() => break,
+            }
+        }
+        core.run.extend(batch.drain(..));
+        let mut budget = 16_384u32;
+        while let Some(cmd) = core.run.pop_front() {
+            core.exec(cmd);
+            budget -= 1;
+            if budget == 0 {
+                break;
+            }
+        }
+        if shared.cancel.is_cancelled() {
+            break;
+        }
+        if budget == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    // Drop the ports (and with them the closures they hold) inside the runtime.
+    core.nums.clear();
+    core.names.clear();
+    core.run.clear();
+    shared.queue.lock().clear();
+}

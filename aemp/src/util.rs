@@ -1,0 +1,21 @@
+//! Small helpers shared by the modules.
+
+use rand::Rng;
+
+/// A random string of `n` characters from a URL-safe alphabet.
+pub(crate) fn random_token(n: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
+    let mut rng = rand::rng();
+    (0..n).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+/// Seconds since the Unix epoch, as a float with a fraction.
+pub(crate) fn epoch_f64() -> f64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let t = d.as_secs_f64();
+    if t.fract() == 0.0 {
+        t + 0.000_001
+    } else {
+        t
+    }
+}
