@@ -1,3 +1,215 @@
-//! Benchmarks of the core runtime.
+//! Benchmarks of the core runtime, each beside a baseline measured in the
+//! same run: `cargo bench -p aemp --bench core`.
+//!
+//! Prints one line per figure with the ratio to its baseline.
 
-fn main() {}
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aemp::{msg, Msg, Node};
+
+const SENDS: u64 = 4_000_000;
+const ROUND_TRIPS: u64 = 200_000;
+const PORTS: u64 = 1_000_000;
+const EMPTY: bool = false;
+
+fn count(m: &Msg, seen: &AtomicU64) -> u64 {
+    std::hint::black_box(m);
+    seen.fetch_add(1, Ordering::Relaxed) + 1
+}
+
+/// Messages per second from one sender thread to a port's callback.
+async fn snd_throughput(node: &Node) -> f64 {
+    let seen = Arc::new(AtomicU64::new(0));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut tx = Some(tx);
+    let s = seen.clone();
+    let port = node.port_with(move |_, m| {
+        if count(&m, &s) == SENDS {
+            let _ = tx.take().map(|t| t.send(()));
+        }
+    });
+    let node2 = node.clone();
+    let t0 = Instant::now();
+    std::thread::spawn(move || {
+        for i in 0..SENDS {
+            node2.snd(&port, if EMPTY { Msg::new() } else { msg![i] });
+        }
+    });
+    rx.await.unwrap();
+    SENDS as f64 / t0.elapsed().as_secs_f64()
+}
+
+/// The same with a tokio unbounded channel and a receiving task.
+async fn mpsc_throughput() -> f64 {
+    let seen = Arc::new(AtomicU64::new(0));
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let s = seen.clone();
+    let t0 = Instant::now();
+    let consumer = tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if count(&m, &s) == SENDS {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        for i in 0..SENDS {
+            let _ = tx.send(if EMPTY { Msg::new() } else { msg![i] });
+        }
+    });
+    consumer.await.unwrap();
+    SENDS as f64 / t0.elapsed().as_secs_f64()
+}
+
+/// Mean round trip between two ports of one node.
+async fn ping_pong(node: &Node) -> Duration {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut tx = Some(tx);
+    let ponger = node.port_with(|ctx, m| -> aemp::Result<()> {
+        let back = m.port(0)?;
+        ctx.snd(&back, msg![m.at(1)?.clone()]);
+        Ok(())
+    });
+    let p2 = ponger.clone();
+    let pinger = node.port_with(move |ctx, m| -> aemp::Result<()> {
+        let i: u64 = m.get(0)?;
+        if i == ROUND_TRIPS {
+            let _ = tx.take().map(|t| t.send(()));
+        } else {
+            let me = ctx.self_id();
+            ctx.snd(&p2, msg![me, i + 1]);
+        }
+        Ok(())
+    });
+    let t0 = Instant::now();
+    node.snd(&ponger, msg![&pinger, 0]);
+    rx.await.unwrap();
+    t0.elapsed() / ROUND_TRIPS as u32
+}
+
+/// The same between two tasks over two tokio unbounded channels.
+async fn mpsc_ping_pong() -> Duration {
+    let (to_b, mut b_rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let (to_a, mut a_rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
+    let b = tokio::spawn(async move {
+        while let Some(m) = b_rx.recv().await {
+            if to_a.send(msg![m.at(1).unwrap().clone()]).is_err() {
+                break;
+            }
+        }
+    });
+    let t0 = Instant::now();
+    to_b.send(msg!["a", 0]).unwrap();
+    while let Some(m) = a_rx.recv().await {
+        let i: u64 = m.get(0).unwrap();
+        if i == ROUND_TRIPS {
+            break;
+        }
+        to_b.send(msg!["a", i + 1]).unwrap();
+    }
+    let d = t0.elapsed() / ROUND_TRIPS as u32;
+    drop(to_b);
+    b.await.unwrap();
+    d
+}
+
+fn rss_bytes() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = s.split_whitespace().nth(1).and_then(|x| x.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+/// Ports created per second, and resident bytes per idle port.
+async fn port_creation(node: &Node) -> (f64, f64) {
+    let before = rss_bytes();
+    let t0 = Instant::now();
+    let mut keep = 0usize;
+    for _ in 0..PORTS {
+        let p = node.port();
+        keep += p.as_str().len();
+    }
+    // The ports exist once the dispatcher has processed the requests.
+    let n = node.port_count().await;
+    let rate = PORTS as f64 / t0.elapsed().as_secs_f64();
+    assert!(n as u64 >= PORTS);
+    std::hint::black_box(keep);
+    let after = rss_bytes();
+    (rate, after.saturating_sub(before) as f64 / PORTS as f64)
+}
+
+/// The baseline for ports: a `HashMap` of optional boxed callbacks filled
+/// from a second thread through a channel, with a string ID made per entry.
+fn baseline_creation() -> f64 {
+    let t0 = Instant::now();
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    let table = std::thread::spawn(move || {
+        let mut t: std::collections::HashMap<u64, Option<Box<dyn FnMut(Msg) + Send>>> = Default::default();
+        while let Ok(i) = rx.recv() {
+            t.insert(i, None);
+        }
+        t.len()
+    });
+    let mut keep = 0usize;
+    for i in 0..PORTS {
+        keep += format!("bench#prefix.{i}").len();
+        tx.send(i).unwrap();
+    }
+    drop(tx);
+    assert_eq!(table.join().unwrap() as u64, PORTS);
+    std::hint::black_box(keep);
+    PORTS as f64 / t0.elapsed().as_secs_f64()
+}
+
+fn line(what: &str, ours: String, base: String, ratio: f64, target: &str) {
+    println!("{what:<34} aemp {ours:>14}   baseline {base:>14}   ratio {ratio:>5.2}   target {target}");
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let node = Node::builder().id("bench").build().await.unwrap();
+        // Best of three runs each, alternating, to damp this machine's noise.
+        let (mut ours, mut base) = (0f64, 0f64);
+        for _ in 0..3 {
+            ours = ours.max(snd_throughput(&node).await);
+            base = base.max(mpsc_throughput().await);
+        }
+        line(
+            "snd -> callback (msgs/s)",
+            format!("{:.2} M", ours / 1e6),
+            format!("{:.2} M", base / 1e6),
+            ours / base,
+            ">= 12 M/s and >= 1.2x",
+        );
+        let (mut ours, mut base) = (Duration::MAX, Duration::MAX);
+        for _ in 0..3 {
+            ours = ours.min(ping_pong(&node).await);
+            base = base.min(mpsc_ping_pong().await);
+        }
+        line(
+            "local ping-pong (round trip)",
+            format!("{:?}", ours),
+            format!("{:?}", base),
+            ours.as_secs_f64() / base.as_secs_f64(),
+            "<= 1.2x",
+        );
+        let base = baseline_creation();
+        let (ours, bytes) = port_creation(&node).await;
+        line(
+            "port creation (ports/s)",
+            format!("{:.2} M", ours / 1e6),
+            format!("{:.2} M", base / 1e6),
+            ours / base,
+            ">= 5 M/s",
+        );
+        println!(
+            "{:<34} aemp {:>12.0} B   (1 M idle ports: {:.0} MB resident)   target <= 150 B",
+            "memory per idle port",
+            bytes,
+            bytes
+        );
+        node.shutdown().await;
+    });
+}

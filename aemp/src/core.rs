@@ -16,7 +16,7 @@ use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
@@ -132,6 +132,8 @@ pub(crate) struct Shared {
     next_mon: AtomicU64,
     queue: Mutex<Vec<Cmd>>,
     wake: Notify,
+    /// Set by the dispatcher before it sleeps; a push that sees it wakes it.
+    sleeping: AtomicBool,
     pub(crate) inits: RwLock<HashMap<String, InitFn>>,
     pub(crate) tasks: TaskTracker,
     pub(crate) cancel: CancellationToken,
@@ -147,6 +149,7 @@ impl Shared {
             next_mon: AtomicU64::new(1),
             queue: Mutex::new(Vec::with_capacity(1024)),
             wake: Notify::new(),
+            sleeping: AtomicBool::new(false),
             inits: RwLock::new(HashMap::new()),
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
@@ -156,11 +159,10 @@ impl Shared {
 
     /// Appends a command to the node's queue (never blocks for long: one short lock).
     pub(crate) fn push(&self, cmd: Cmd) {
-        let mut q = self.queue.lock();
-        let was_empty = q.is_empty();
-        q.push(cmd);
-        drop(q);
-        if was_empty {
+        self.queue.lock().push(cmd);
+        // The mutex orders this load after the dispatcher's store of `true`
+        // whenever the dispatcher found the queue empty before our push.
+        if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
             self.wake.notify_one();
         }
     }
@@ -180,7 +182,33 @@ impl Shared {
 
     /// The port ID of generated port number `n`.
     pub(crate) fn num_port_id(&self, n: u64) -> PortId {
-        let mut s = String::with_capacity(self.id.as_str().len() + self.prefix.len() + 22);
+        // Format on the stack when it fits, so the ID costs one allocation.
+        let mut buf = [0u8; 160];
+        let id = self.id.as_str().as_bytes();
+        let len = id.len() + 1 + self.prefix.len() + 1;
+        if len + 20 <= buf.len() {
+            buf[..id.len()].copy_from_slice(id);
+            buf[id.len()] = b'#';
+            buf[id.len() + 1..len - 1].copy_from_slice(self.prefix.as_bytes());
+            buf[len - 1] = b'.';
+            let mut digits = [0u8; 20];
+            let mut i = digits.len();
+            let mut m = n;
+            loop {
+                i -= 1;
+                digits[i] = b'0' + (m % 10) as u8;
+                m /= 10;
+                if m == 0 {
+                    break;
+                }
+            }
+            let end = len + digits.len() - i;
+            buf[len..end].copy_from_slice(&digits[i..]);
+            if let Ok(s) = std::str::from_utf8(&buf[..end]) {
+                return PortId::from_trusted_str(s, id.len());
+            }
+        }
+        let mut s = String::with_capacity(len + 20);
         s.push_str(self.id.as_str());
         s.push('#');
         s.push_str(&self.prefix);
@@ -668,19 +696,40 @@ pub(crate) fn panic_text(p: &Box<dyn Any + Send>) -> String {
 pub(crate) async fn run(mut core: Core) {
     let shared = core.shared.clone();
     let mut batch: Vec<Cmd> = Vec::with_capacity(1024);
+    let mut idle_spins = 0u32;
     loop {
-        {
-            let mut q = shared.queue.lock();
-            std::mem::swap(&mut *q, &mut batch);
-        }
+        std::mem::swap(&mut *shared.queue.lock(), &mut batch);
         if batch.is_empty() && core.run.is_empty() {
+            // Nothing to do: look again a few times before sleeping, since a
+            // wake-up costs more than a short spin under load.
+            if idle_spins < 8 {
+                idle_spins += 1;
+                tokio::task::yield_now().await;
+                continue;
+            }
+            idle_spins = 0;
+            shared.sleeping.store(true, Ordering::SeqCst);
+            if !shared.queue.lock().is_empty() {
+                shared.sleeping.store(false, Ordering::SeqCst);
+                continue;
+            }
             tokio::select! {
-                _ = shared.wake.notified() => continue,
+                _ = shared.wake.notified() => {}
                 _ = shared.cancel.cancelled() => break,
             }
+            shared.sleeping.store(false, Ordering::SeqCst);
+            continue;
         }
-        core.run.extend(batch.drain(..));
+        idle_spins = 0;
         let mut budget = 16_384u32;
+        if core.run.is_empty() {
+            // Handle the batch in place; sends it causes go to `run`, after it.
+            for cmd in batch.drain(..) {
+                core.exec(cmd);
+            }
+        } else {
+            core.run.extend(batch.drain(..));
+        }
         while let Some(cmd) = core.run.pop_front() {
             core.exec(cmd);
             budget -= 1;

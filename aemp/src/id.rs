@@ -182,6 +182,12 @@ impl PortId {
         PortId { full: Arc::from(s), sep: sep as u32 }
     }
 
+    /// Like [`PortId::from_trusted`], from a borrowed string.
+    pub(crate) fn from_trusted_str(s: &str, sep: usize) -> PortId {
+        debug_assert_eq!(s.as_bytes().get(sep), Some(&b'#'));
+        PortId { full: Arc::from(s), sep: sep as u32 }
+    }
+
     /// Parses a port ID (`node#name`; a bare node ID means its node port).
     ///
     /// # Errors
