@@ -737,6 +737,13 @@ pub(crate) async fn run(mut core: Core) {
                 break;
             }
         }
+        // Give back the memory of a burst once it is handled.
+        if batch.capacity() > 65_536 {
+            batch = Vec::with_capacity(1024);
+        }
+        if core.run.is_empty() && core.run.capacity() > 65_536 {
+            core.run.shrink_to(1024);
+        }
         if shared.cancel.is_cancelled() {
             break;
         }
