@@ -20,7 +20,10 @@ pub fn collector(node: &Node) -> (PortId, mpsc::UnboundedReceiver<Msg>) {
 
 /// The next message of a collector, failing the test after [`PATIENCE`].
 pub async fn next(rx: &mut mpsc::UnboundedReceiver<Msg>) -> Msg {
-    tokio::time::timeout(PATIENCE, rx.recv()).await.expect("timed out waiting for a message").expect("channel closed")
+    tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .expect("timed out waiting for a message")
+        .expect("channel closed")
 }
 
 /// Waits for a port's death, failing the test after [`PATIENCE`].

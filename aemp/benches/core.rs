@@ -213,9 +213,7 @@ fn main() {
         );
         println!(
             "{:<34} aemp {:>12.0} B   (1 M idle ports: {:.0} MB of heap)   target <= 150 B",
-            "memory per idle port",
-            bytes,
-            bytes
+            "memory per idle port", bytes, bytes
         );
         fresh.shutdown().await;
         let node = Node::builder().id("bench").build().await.unwrap();

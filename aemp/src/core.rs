@@ -336,7 +336,9 @@ impl Core {
     pub(crate) fn port_id_of(&self, key: &Key) -> PortId {
         match key {
             Key::Num(n) => self.shared.num_port_id(*n),
-            Key::Name(s) => PortId::from_trusted(format!("{}#{s}", self.shared.id), self.shared.id.as_str().len()),
+            Key::Name(s) => {
+                PortId::from_trusted(format!("{}#{s}", self.shared.id), self.shared.id.as_str().len())
+            }
         }
     }
 
@@ -393,7 +395,9 @@ impl Core {
                     };
                     let result = self.invoke(&key, &mut cb, msg);
                     // Put the callback back unless it was replaced, removed or the port died.
-                    if let Some(slot) = self.entry_mut(&key).and_then(|e| e.tags.as_mut()).and_then(|t| t.get_mut(&tag)) {
+                    if let Some(slot) =
+                        self.entry_mut(&key).and_then(|e| e.tags.as_mut()).and_then(|t| t.get_mut(&tag))
+                    {
                         if matches!(slot, Handler::Running) {
                             *slot = Handler::Cb(cb);
                         }

@@ -78,7 +78,9 @@ pub(crate) fn handle(core: &mut Core, from: Option<&NodeId>, mut msg: Msg) {
                 if parts.is_empty() {
                     continue;
                 }
-                let Some(Ok(port)) = parts.remove(0).as_str().map(PortId::new) else { return bad(from, &tag) };
+                let Some(Ok(port)) = parts.remove(0).as_str().map(PortId::new) else {
+                    return bad(from, &tag);
+                };
                 core.snd(&port, Msg(parts));
             }
         }

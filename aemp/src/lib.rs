@@ -62,8 +62,8 @@ mod port;
 mod reason;
 mod ser;
 mod util;
-pub mod wire;
 mod value;
+pub mod wire;
 
 pub use crate::de::{from_value, from_value_ref, from_values};
 pub use crate::error::{Error, Result};

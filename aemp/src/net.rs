@@ -54,8 +54,17 @@ pub(crate) fn send(_shared: &Arc<Shared>, port: &PortId, _msg: Msg) {
 
 pub(crate) fn kil(_shared: &Arc<Shared>, _port: &PortId, _reason: Reason) {}
 
-pub(crate) fn mon(_shared: &Arc<Shared>, port: &PortId, _id: u64, action: Action) -> Option<(String, Action, Reason)> {
-    Some((port.name().to_owned(), action, Reason::transport_error(port.node_str(), "this node has no network")))
+pub(crate) fn mon(
+    _shared: &Arc<Shared>,
+    port: &PortId,
+    _id: u64,
+    action: Action,
+) -> Option<(String, Action, Reason)> {
+    Some((
+        port.name().to_owned(),
+        action,
+        Reason::transport_error(port.node_str(), "this node has no network"),
+    ))
 }
 
 pub(crate) fn unmon(_shared: &Arc<Shared>, _port: &PortId, _id: u64) {}

@@ -255,7 +255,10 @@ impl Node {
         F: Fn(&mut Ctx<'_>, Msg) -> R + Send + Sync + 'static,
         R: CallbackResult,
     {
-        self.0.inits.write().insert(name.to_owned(), Arc::new(move |ctx: &mut Ctx<'_>, m| f(ctx, m).into_result()));
+        self.0
+            .inits
+            .write()
+            .insert(name.to_owned(), Arc::new(move |ctx: &mut Ctx<'_>, m| f(ctx, m).into_result()));
     }
 
     /// Creates a port on `node` and runs the init function `init` in it with
@@ -290,7 +293,10 @@ impl Node {
     }
 
     /// Runs a task that ends when the node shuts down.
-    pub(crate) fn spawn_task(&self, fut: impl Future<Output = ()> + Send + 'static) -> tokio::task::AbortHandle {
+    pub(crate) fn spawn_task(
+        &self,
+        fut: impl Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::AbortHandle {
         spawn_tracked(&self.0, fut)
     }
 

@@ -287,7 +287,9 @@ pub struct PortBuilder {
 
 impl fmt::Debug for PortBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PortBuilder").field("tags", &self.tags.iter().map(|t| &t.0).collect::<Vec<_>>()).finish()
+        f.debug_struct("PortBuilder")
+            .field("tags", &self.tags.iter().map(|t| &t.0).collect::<Vec<_>>())
+            .finish()
     }
 }
 

@@ -69,10 +69,7 @@ impl AuthMethod {
 
     /// Whether the method's token is made from the shared secret.
     pub fn needs_secret(self) -> bool {
-        matches!(
-            self,
-            AuthMethod::HmacBlake3 | AuthMethod::HmacMd6 | AuthMethod::Cleartext
-        )
+        matches!(self, AuthMethod::HmacBlake3 | AuthMethod::HmacMd6 | AuthMethod::Cleartext)
     }
 }
 
@@ -186,9 +183,7 @@ pub fn verify(
     if ct_eq(expected.as_bytes(), received.as_bytes()) {
         Ok(())
     } else {
-        Err(Error::Auth(format!(
-            "the peer's {method} token does not match"
-        )))
+        Err(Error::Auth(format!("the peer's {method} token does not match")))
     }
 }
 
@@ -220,9 +215,7 @@ pub fn accept_peer_method(
         ));
     }
     if m.requires_tls() && !tls_on {
-        return Err(Error::Auth(format!(
-            "peer used auth method {m}, which needs TLS, but TLS is off"
-        )));
+        return Err(Error::Auth(format!("peer used auth method {m}, which needs TLS, but TLS is off")));
     }
     Ok(m)
 }
@@ -269,15 +262,9 @@ impl AuthLine {
             return Err(Error::Protocol("auth line has an empty framing".into()));
         }
         if let Some(c) = token.chars().find(|c| !c.is_ascii_hexdigit()) {
-            return Err(Error::Protocol(format!(
-                "auth line token contains {c:?}, which is not a hex digit"
-            )));
+            return Err(Error::Protocol(format!("auth line token contains {c:?}, which is not a hex digit")));
         }
-        Ok(AuthLine {
-            method: method.to_owned(),
-            token: token.to_owned(),
-            framing: framing.to_owned(),
-        })
+        Ok(AuthLine { method: method.to_owned(), token: token.to_owned(), framing: framing.to_owned() })
     }
 
     /// The line without its line end: `<method>;<token>;<framing>`.
@@ -332,8 +319,7 @@ mod tests {
     const S_TOKEN: &str = "cdfae27e2a7b68c8a03bfbd07a2432cf72b1b776014431c55a5f7b27a4adea16";
     const MD6_256_EMPTY: &str = "bca38b24a804aa37d821d31af00f5598230122c5bbfc4c4ad5ed40e4258f04ca";
     const HMAC_XYZ_ABC: &str = "5d86d50e9f8bf314589f13641e8b156162158f42bb0cb112b5c5364f80dadcc1";
-    const MD6_256_OF_SECRET: &str =
-        "772acd8056e245a4f1844703070de7cff5f6681d5d4e188ddb5ae45d1c8b4f18";
+    const MD6_256_OF_SECRET: &str = "772acd8056e245a4f1844703070de7cff5f6681d5d4e188ddb5ae45d1c8b4f18";
 
     // transcripts-0.9.txt, session B
     const B_C1: &str = "aemp;0;anon/g6dVYjx359AbY6neK3EjsQ=;tls_md6_64_256,hmac_md6_64_256,tls_anon,cleartext;storable;timeout=12;provider=AE-0.9;peeraddr=127.0.0.1:40403";
@@ -370,10 +356,7 @@ mod tests {
     const D_C_AUTH: &str = "cleartext;57524f4e472d736563726574;json";
 
     fn from_hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
     #[test]
@@ -389,16 +372,10 @@ mod tests {
     #[test]
     fn hmac_md6_long_key_is_hashed_first() {
         let long = [7u8; 100];
-        assert_eq!(
-            hmac_md6_256(&long, b"m"),
-            hmac_md6_256(&md6_256(&long), b"m")
-        );
+        assert_eq!(hmac_md6_256(&long, b"m"), hmac_md6_256(&md6_256(&long), b"m"));
         // Exactly a block is used as is.
         let block = [7u8; 64];
-        assert_ne!(
-            hmac_md6_256(&block, b"m"),
-            hmac_md6_256(&md6_256(&block), b"m")
-        );
+        assert_ne!(hmac_md6_256(&block, b"m"), hmac_md6_256(&md6_256(&block), b"m"));
     }
 
     #[test]
@@ -413,10 +390,7 @@ mod tests {
         verify(m, s, (S1, S2), (C1, C2), C_TOKEN).unwrap();
         // The token is the documented formula.
         let t = transcript(C1, C2, S1, S2);
-        assert_eq!(
-            hex(&hmac_md6_256(t.as_bytes(), &md6_256(SECRET.as_bytes()))),
-            C_TOKEN
-        );
+        assert_eq!(hex(&hmac_md6_256(t.as_bytes(), &md6_256(SECRET.as_bytes()))), C_TOKEN);
         // Upper-case hex is accepted too.
         verify(m, s, (S1, S2), (C1, C2), &C_TOKEN.to_ascii_uppercase()).unwrap();
         // A token checked in the wrong direction, or our own echoed, fails.
@@ -427,10 +401,7 @@ mod tests {
         let text = e.to_string();
         assert!(matches!(e, Error::Auth(_)));
         assert!(text.contains("hmac_md6_64_256"), "{text}");
-        assert!(
-            !text.contains("WRONG-secret") && !text.contains(C_TOKEN),
-            "{text}"
-        );
+        assert!(!text.contains("WRONG-secret") && !text.contains(C_TOKEN), "{text}");
     }
 
     #[test]
@@ -441,14 +412,8 @@ mod tests {
         let m = AuthMethod::from_name(&s_line.method).unwrap();
         assert_eq!(m, AuthMethod::HmacMd6);
         let s = Some(SECRET);
-        assert_eq!(
-            token(m, s, (B_S1, B_S2), (B_C1, B_C2)).unwrap(),
-            s_line.token
-        );
-        assert_eq!(
-            token(m, s, (B_C1, B_C2), (B_S1, B_S2)).unwrap(),
-            c_line.token
-        );
+        assert_eq!(token(m, s, (B_S1, B_S2), (B_C1, B_C2)).unwrap(), s_line.token);
+        assert_eq!(token(m, s, (B_C1, B_C2), (B_S1, B_S2)).unwrap(), c_line.token);
         verify(m, s, (B_C1, B_C2), (B_S1, B_S2), &s_line.token).unwrap();
         verify(m, s, (B_S1, B_S2), (B_C1, B_C2), &c_line.token).unwrap();
         assert_eq!(s_line.to_line(), B_S_AUTH);
@@ -472,10 +437,7 @@ mod tests {
         let m = AuthMethod::Cleartext;
         let ok = AuthLine::parse(C_C_AUTH).unwrap();
         assert_eq!(ok.method, "cleartext");
-        assert_eq!(
-            token(m, Some(SECRET), (C_C1, C_C2), (C_S1, C_S2)).unwrap(),
-            ok.token
-        );
+        assert_eq!(token(m, Some(SECRET), (C_C1, C_C2), (C_S1, C_S2)).unwrap(), ok.token);
         // The server checks the client's cleartext token.
         verify(m, Some(SECRET), (C_S1, C_S2), (C_C1, C_C2), &ok.token).unwrap();
         // Session D: the client sent the hex of "WRONG-secret".
@@ -484,10 +446,7 @@ mod tests {
         let e = verify(m, Some(SECRET), (D_S1, D_S2), (D_C1, D_C2), &bad.token).unwrap_err();
         let text = e.to_string();
         assert!(text.contains("cleartext"), "{text}");
-        assert!(
-            !text.contains(SECRET) && !text.contains(&ok.token),
-            "{text}"
-        );
+        assert!(!text.contains(SECRET) && !text.contains(&ok.token), "{text}");
     }
 
     #[test]
@@ -531,11 +490,7 @@ mod tests {
 
     #[test]
     fn secret_methods_need_a_secret() {
-        for m in [
-            AuthMethod::HmacBlake3,
-            AuthMethod::HmacMd6,
-            AuthMethod::Cleartext,
-        ] {
+        for m in [AuthMethod::HmacBlake3, AuthMethod::HmacMd6, AuthMethod::Cleartext] {
             for s in [None, Some("")] {
                 let e = token(m, s, (C1, C2), (S1, S2)).unwrap_err();
                 assert!(matches!(e, Error::Auth(_)), "{e}");
@@ -544,26 +499,9 @@ mod tests {
             }
         }
         // 0.9 under TLS would accept an hmac token over an empty secret; we do not.
-        let empty_key_token = hex(&hmac_md6_256(
-            transcript(C1, C2, S1, S2).as_bytes(),
-            &md6_256(b""),
-        ));
-        assert!(verify(
-            AuthMethod::HmacMd6,
-            None,
-            (S1, S2),
-            (C1, C2),
-            &empty_key_token
-        )
-        .is_err());
-        assert!(verify(
-            AuthMethod::HmacMd6,
-            Some(SECRET),
-            (S1, S2),
-            (C1, C2),
-            &empty_key_token
-        )
-        .is_err());
+        let empty_key_token = hex(&hmac_md6_256(transcript(C1, C2, S1, S2).as_bytes(), &md6_256(b"")));
+        assert!(verify(AuthMethod::HmacMd6, None, (S1, S2), (C1, C2), &empty_key_token).is_err());
+        assert!(verify(AuthMethod::HmacMd6, Some(SECRET), (S1, S2), (C1, C2), &empty_key_token).is_err());
     }
 
     #[test]
@@ -583,10 +521,7 @@ mod tests {
         }
         assert_eq!(AuthMethod::from_name("HMAC_MD6_64_256"), None);
         assert_eq!(AuthMethod::from_name(""), None);
-        assert_eq!(
-            AuthMethod::from_name("hmac_blake3_256"),
-            Some(AuthMethod::HmacBlake3)
-        );
+        assert_eq!(AuthMethod::from_name("hmac_blake3_256"), Some(AuthMethod::HmacBlake3));
         assert!(!AuthMethod::TlsMd6.needs_secret());
         assert!(AuthMethod::Cleartext.needs_secret());
     }
@@ -595,39 +530,19 @@ mod tests {
     fn accepting_peer_methods() {
         use AuthMethod::*;
         // Our list, without TLS.
-        assert_eq!(
-            accept_peer_method("hmac_md6_64_256", false, false, false).unwrap(),
-            HmacMd6
-        );
-        assert_eq!(
-            accept_peer_method("hmac_blake3_256", false, false, false).unwrap(),
-            HmacBlake3
-        );
+        assert_eq!(accept_peer_method("hmac_md6_64_256", false, false, false).unwrap(), HmacMd6);
+        assert_eq!(accept_peer_method("hmac_blake3_256", false, false, false).unwrap(), HmacBlake3);
         assert!(accept_peer_method("tls_md6_64_256", false, false, false).is_err());
         // Under TLS.
-        assert_eq!(
-            accept_peer_method("tls_md6_64_256", false, false, true).unwrap(),
-            TlsMd6
-        );
-        assert_eq!(
-            accept_peer_method("hmac_md6_64_256", false, false, true).unwrap(),
-            HmacMd6
-        );
+        assert_eq!(accept_peer_method("tls_md6_64_256", false, false, true).unwrap(), TlsMd6);
+        assert_eq!(accept_peer_method("hmac_md6_64_256", false, false, true).unwrap(), HmacMd6);
         // cleartext and tls_anon only when allowed (tls_anon also needs TLS).
-        let e = accept_peer_method("cleartext", false, true, true)
-            .unwrap_err()
-            .to_string();
+        let e = accept_peer_method("cleartext", false, true, true).unwrap_err().to_string();
         assert!(e.contains("cleartext"), "{e}");
-        assert_eq!(
-            accept_peer_method("cleartext", true, false, false).unwrap(),
-            Cleartext
-        );
+        assert_eq!(accept_peer_method("cleartext", true, false, false).unwrap(), Cleartext);
         assert!(accept_peer_method("tls_anon", true, false, true).is_err());
         assert!(accept_peer_method("tls_anon", false, true, false).is_err());
-        assert_eq!(
-            accept_peer_method("tls_anon", false, true, true).unwrap(),
-            TlsAnon
-        );
+        assert_eq!(accept_peer_method("tls_anon", false, true, true).unwrap(), TlsAnon);
         // Unknown names.
         for name in ["", "storable", "HMAC_MD6_64_256", "hmac_md6_64_256 "] {
             let e = accept_peer_method(name, true, true, true).unwrap_err();
@@ -658,10 +573,7 @@ mod tests {
             assert!(e.to_string().contains(want), "{line:?}: {e}");
         }
         let long = format!("cleartext;{};json", "a".repeat(MAX_AUTH_LINE));
-        assert!(AuthLine::parse(&long)
-            .unwrap_err()
-            .to_string()
-            .contains("over the limit"));
+        assert!(AuthLine::parse(&long).unwrap_err().to_string().contains("over the limit"));
     }
 
     #[test]

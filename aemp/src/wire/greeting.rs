@@ -69,11 +69,7 @@ impl Greeting {
     /// The value of `key`. When a key repeats, the last one wins (as in
     /// 0.9, which reads the items into a Perl hash).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.kv
-            .iter()
-            .rev()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.kv.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// The peer's `timeout=` in seconds: how long it may stay silent before
@@ -169,34 +165,21 @@ pub fn parse(line: &str) -> Result<Greeting> {
             }
         }
         _ => {
-            return Err(proto(format!(
-                "greeting version field {:?} is not a number",
-                truncate(version, 40)
-            )))
+            return Err(proto(format!("greeting version field {:?} is not a number", truncate(version, 40))))
         }
     }
     if fields.len() < 5 {
-        return Err(proto(format!(
-            "greeting has too few fields: {} of at least 5",
-            fields.len()
-        )));
+        return Err(proto(format!("greeting has too few fields: {} of at least 5", fields.len())));
     }
     let node_id = fields[2];
     if node_id.is_empty() {
         return Err(proto("greeting has an empty node ID"));
     }
     if let Some(c) = node_id.chars().find(|c| matches!(c, '#' | '\r' | '\n')) {
-        return Err(proto(format!(
-            "greeting node ID {:?} contains {c:?}",
-            truncate(node_id, 80)
-        )));
+        return Err(proto(format!("greeting node ID {:?} contains {c:?}", truncate(node_id, 80))));
     }
-    let list = |s: &str| -> Vec<String> {
-        s.split(',')
-            .filter(|e| !e.is_empty())
-            .map(str::to_owned)
-            .collect()
-    };
+    let list =
+        |s: &str| -> Vec<String> { s.split(',').filter(|e| !e.is_empty()).map(str::to_owned).collect() };
     let kv = fields[5..]
         .iter()
         .filter(|item| !item.is_empty())
@@ -248,13 +231,10 @@ pub fn check_nonce(line: &str) -> Result<()> {
             line.len()
         )));
     }
-    if let Some(c) = line
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_')))
+    if let Some(c) =
+        line.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '-' | '_')))
     {
-        return Err(proto(format!(
-            "peer's nonce line contains {c:?}, which is not base64"
-        )));
+        return Err(proto(format!("peer's nonce line contains {c:?}, which is not base64")));
     }
     Ok(())
 }
@@ -320,17 +300,12 @@ impl LineReader {
         }
         match std::str::from_utf8(content) {
             Ok(s) => Ok(Some((s.to_owned(), lf + 1))),
-            Err(e) => Err(Error::Decode(format!(
-                "handshake line is not valid UTF-8 ({e})"
-            ))),
+            Err(e) => Err(Error::Decode(format!("handshake line is not valid UTF-8 ({e})"))),
         }
     }
 
     fn too_long(&self) -> Error {
-        proto(format!(
-            "handshake line longer than the limit of {} bytes",
-            self.max_line
-        ))
+        proto(format!("handshake line longer than the limit of {} bytes", self.max_line))
     }
 }
 
@@ -381,10 +356,7 @@ pub fn choose_auth(peer_accepts: &[String], we_can_send: &[&str], tls_on: bool) 
 /// is in `we_support`. `None`: no match, close (C.2: a peer offering only
 /// `storable` ends here).
 pub fn choose_framing(peer_accepts: &[String], we_support: &[&str]) -> Option<String> {
-    peer_accepts
-        .iter()
-        .find(|f| we_support.contains(&f.as_str()))
-        .cloned()
+    peer_accepts.iter().find(|f| we_support.contains(&f.as_str())).cloned()
 }
 
 /// Checks the framing named in a peer's auth line: it must be one aemp
@@ -394,9 +366,7 @@ pub fn accept_peer_framing(framing: &str) -> Result<()> {
     if OUR_FRAMINGS.contains(&framing) {
         Ok(())
     } else if framing == "storable" {
-        Err(proto(
-            "peer wants to send the storable framing, which aemp does not speak",
-        ))
+        Err(proto("peer wants to send the storable framing, which aemp does not speak"))
     } else {
         Err(proto(format!(
             "peer wants to send framing {:?}, which aemp does not speak",
@@ -436,10 +406,8 @@ pub fn our_greeting(
     incarnation: &str,
     provider: &str,
 ) -> Greeting {
-    let mut kv = vec![
-        ("provider".to_owned(), provider.to_owned()),
-        ("timeout".to_owned(), timeout_secs.to_string()),
-    ];
+    let mut kv =
+        vec![("provider".to_owned(), provider.to_owned()), ("timeout".to_owned(), timeout_secs.to_string())];
     if let Some(addr) = peeraddr {
         kv.push(("peeraddr".to_owned(), addr.to_owned()));
     }
@@ -585,10 +553,7 @@ mod tests {
         }
         let g = parse(A_C1).unwrap();
         assert_eq!(g.node_id, "anon/Lscqse5YByBNl4qfcBWlqA=");
-        assert_eq!(
-            g.auths,
-            strings(&["tls_md6_64_256", "hmac_md6_64_256", "tls_anon", "cleartext"])
-        );
+        assert_eq!(g.auths, strings(&["tls_md6_64_256", "hmac_md6_64_256", "tls_anon", "cleartext"]));
         assert_eq!(g.framings, strings(&["json", "storable"]));
         assert_eq!(g.provider(), Some("AE-0.9"));
         assert_eq!(g.timeout(), Some(12.0));
@@ -617,10 +582,7 @@ mod tests {
     #[test]
     fn version_1_is_a_version_mismatch() {
         let m = msg(parse(D_V1));
-        assert!(
-            m.contains("version mismatch: peer speaks protocol 1, we speak 0"),
-            "{m}"
-        );
+        assert!(m.contains("version mismatch: peer speaks protocol 1, we speak 0"), "{m}");
         let m = msg(parse("aemp;1"));
         assert!(m.contains(VERSION_MISMATCH), "{m}");
         let m = msg(parse("aemp;2.5;x;a;b;c=d"));
@@ -674,8 +636,7 @@ mod tests {
 
     #[test]
     fn key_values() {
-        let g = parse("aemp;0;n;a,,b;;timeout=;tls=2;x;;y=a=b;x=1;tls=0.9;aemp=1;incarnation=")
-            .unwrap();
+        let g = parse("aemp;0;n;a,,b;;timeout=;tls=2;x;;y=a=b;x=1;tls=0.9;aemp=1;incarnation=").unwrap();
         assert_eq!(g.auths, strings(&["a", "b"]));
         assert!(g.framings.is_empty());
         assert_eq!(g.timeout(), None);
@@ -697,16 +658,7 @@ mod tests {
 
     #[test]
     fn our_greeting_round_trips() {
-        let g = our_greeting(
-            "node-1",
-            false,
-            false,
-            false,
-            12,
-            Some("127.0.0.1:4040"),
-            "inc123",
-            PROVIDER,
-        );
+        let g = our_greeting("node-1", false, false, false, 12, Some("127.0.0.1:4040"), "inc123", PROVIDER);
         let line = g.to_line();
         assert_eq!(
             line,
@@ -728,13 +680,7 @@ mod tests {
         let p = parse(&g.to_line()).unwrap();
         assert_eq!(
             p.auths,
-            strings(&[
-                "hmac_blake3_256",
-                "tls_md6_64_256",
-                "hmac_md6_64_256",
-                "tls_anon",
-                "cleartext"
-            ])
+            strings(&["hmac_blake3_256", "tls_md6_64_256", "hmac_md6_64_256", "tls_anon", "cleartext"])
         );
         assert!(p.tls());
         assert_eq!(p.get("tls"), Some("1.0"));
@@ -767,9 +713,7 @@ mod tests {
         assert!(check_nonce(&"A".repeat(MAX_NONCE_LEN + 1)).is_err());
         check_nonce(&"A".repeat(MAX_NONCE_LEN)).unwrap();
         let inc = new_incarnation();
-        assert!(inc
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert!(inc.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
     }
 
     const PERL_AUTHS: [&str; 4] = ["tls_md6_64_256", "hmac_md6_64_256", "tls_anon", "cleartext"];
@@ -778,88 +722,46 @@ mod tests {
     fn choose_auth_against_09_and_aemp() {
         let perl = parse(A_S1).unwrap().auths;
         let we = sendable_auths(true, false);
-        assert_eq!(
-            we,
-            vec!["hmac_blake3_256", "tls_md6_64_256", "hmac_md6_64_256"]
-        );
-        assert_eq!(
-            choose_auth(&perl, &we, true).as_deref(),
-            Some("tls_md6_64_256")
-        );
-        assert_eq!(
-            choose_auth(&perl, &we, false).as_deref(),
-            Some("hmac_md6_64_256")
-        );
+        assert_eq!(we, vec!["hmac_blake3_256", "tls_md6_64_256", "hmac_md6_64_256"]);
+        assert_eq!(choose_auth(&perl, &we, true).as_deref(), Some("tls_md6_64_256"));
+        assert_eq!(choose_auth(&perl, &we, false).as_deref(), Some("hmac_md6_64_256"));
         let aemp = our_auth_list(false, false);
-        assert_eq!(
-            choose_auth(&aemp, &we, false).as_deref(),
-            Some("hmac_blake3_256")
-        );
-        assert_eq!(
-            choose_auth(&aemp, &we, true).as_deref(),
-            Some("hmac_blake3_256")
-        );
+        assert_eq!(choose_auth(&aemp, &we, false).as_deref(), Some("hmac_blake3_256"));
+        assert_eq!(choose_auth(&aemp, &we, true).as_deref(), Some("hmac_blake3_256"));
         // Without a secret only the TLS methods are left.
         let we = sendable_auths(false, false);
         assert_eq!(we, vec!["tls_md6_64_256"]);
-        assert_eq!(
-            choose_auth(&perl, &we, true).as_deref(),
-            Some("tls_md6_64_256")
-        );
+        assert_eq!(choose_auth(&perl, &we, true).as_deref(), Some("tls_md6_64_256"));
         assert_eq!(choose_auth(&perl, &we, false), None);
-        assert_eq!(
-            choose_auth(&aemp, &we, true).as_deref(),
-            Some("tls_md6_64_256")
-        );
+        assert_eq!(choose_auth(&aemp, &we, true).as_deref(), Some("tls_md6_64_256"));
         // tls_anon only under TLS and only when allowed.
         let we = sendable_auths(false, true);
         let anon_first = strings(&["tls_anon", "tls_md6_64_256"]);
-        assert_eq!(
-            choose_auth(&anon_first, &we, true).as_deref(),
-            Some("tls_anon")
-        );
+        assert_eq!(choose_auth(&anon_first, &we, true).as_deref(), Some("tls_anon"));
         assert_eq!(choose_auth(&anon_first, &we, false), None);
         // The python client accepts only hmac_md6_64_256.
         let py = parse(C_C1).unwrap().auths;
-        assert_eq!(
-            choose_auth(&py, &sendable_auths(true, false), true).as_deref(),
-            Some("hmac_md6_64_256")
-        );
+        assert_eq!(choose_auth(&py, &sendable_auths(true, false), true).as_deref(), Some("hmac_md6_64_256"));
         // cleartext is never chosen, even when listed as sendable.
         let clear = strings(&["cleartext"]);
         assert_eq!(choose_auth(&clear, &["cleartext"], false), None);
-        assert_eq!(
-            choose_auth(&strings(&PERL_AUTHS), &["cleartext"], true),
-            None
-        );
+        assert_eq!(choose_auth(&strings(&PERL_AUTHS), &["cleartext"], true), None);
         assert_eq!(choose_auth(&[], &OUR_AUTHS, true), None);
         // Unknown names are skipped.
         let odd = strings(&["sha1_magic", "hmac_md6_64_256"]);
-        assert_eq!(
-            choose_auth(&odd, &OUR_AUTHS, false).as_deref(),
-            Some("hmac_md6_64_256")
-        );
+        assert_eq!(choose_auth(&odd, &OUR_AUTHS, false).as_deref(), Some("hmac_md6_64_256"));
     }
 
     #[test]
     fn choose_framing_cases() {
         let perl = parse(A_S1).unwrap().framings;
-        assert_eq!(
-            choose_framing(&perl, &OUR_FRAMINGS).as_deref(),
-            Some("json")
-        );
+        assert_eq!(choose_framing(&perl, &OUR_FRAMINGS).as_deref(), Some("json"));
         let aemp = our_greeting("n", false, false, false, 1, None, "i", "p").framings;
-        assert_eq!(
-            choose_framing(&aemp, &OUR_FRAMINGS).as_deref(),
-            Some("msgpack")
-        );
+        assert_eq!(choose_framing(&aemp, &OUR_FRAMINGS).as_deref(), Some("msgpack"));
         let storable_only = parse(B_C1).unwrap().framings;
         assert_eq!(choose_framing(&storable_only, &OUR_FRAMINGS), None);
         // 0.9 picks from our list only what it knows.
-        assert_eq!(
-            choose_framing(&aemp, &["json", "storable"]).as_deref(),
-            Some("json")
-        );
+        assert_eq!(choose_framing(&aemp, &["json", "storable"]).as_deref(), Some("json"));
         accept_peer_framing("json").unwrap();
         accept_peer_framing("msgpack").unwrap();
         let e = accept_peer_framing("storable").unwrap_err().to_string();
@@ -906,20 +808,13 @@ mod tests {
     #[test]
     fn line_reader_split_at_every_byte() {
         let input = format!("{C_C1}\n{}\r\nhmac_md6_64_256;00;json\n[1]", NONCES[4]);
-        let want = vec![
-            C_C1.to_owned(),
-            NONCES[4].to_owned(),
-            "hmac_md6_64_256;00;json".to_owned(),
-        ];
+        let want = vec![C_C1.to_owned(), NONCES[4].to_owned(), "hmac_md6_64_256;00;json".to_owned()];
         for cut in 0..=input.len() {
             let lines = feed(&mut LineReader::new(), input.as_bytes(), &[cut]).unwrap();
             assert_eq!(lines, want, "cut at {cut}");
         }
         let every: Vec<usize> = (0..input.len()).collect();
-        assert_eq!(
-            feed(&mut LineReader::new(), input.as_bytes(), &every).unwrap(),
-            want
-        );
+        assert_eq!(feed(&mut LineReader::new(), input.as_bytes(), &every).unwrap(), want);
     }
 
     #[test]
@@ -929,34 +824,19 @@ mod tests {
         assert_eq!(r.next_line(b"").unwrap(), None);
         assert_eq!(r.next_line(b"abc").unwrap(), None);
         assert_eq!(r.next_line(b"abc\r").unwrap(), None);
-        assert_eq!(
-            r.next_line(b"abc\r\nxyz").unwrap(),
-            Some(("abc".to_owned(), 5))
-        );
-        assert_eq!(
-            r.next_line(b"abc\nxyz").unwrap(),
-            Some(("abc".to_owned(), 4))
-        );
+        assert_eq!(r.next_line(b"abc\r\nxyz").unwrap(), Some(("abc".to_owned(), 5)));
+        assert_eq!(r.next_line(b"abc\nxyz").unwrap(), Some(("abc".to_owned(), 4)));
         assert_eq!(r.next_line(b"\n").unwrap(), Some((String::new(), 1)));
         assert_eq!(r.next_line(b"\r\n").unwrap(), Some((String::new(), 2)));
         // Only the CR right before LF is a line end.
-        assert_eq!(
-            r.next_line(b"a\rb\r\r\n").unwrap(),
-            Some(("a\rb\r".to_owned(), 6))
-        );
+        assert_eq!(r.next_line(b"a\rb\r\r\n").unwrap(), Some(("a\rb\r".to_owned(), 6)));
     }
 
     #[test]
     fn line_reader_limits() {
         let mut r = LineReader::with_max_line(8);
-        assert_eq!(
-            r.next_line(b"12345678\n").unwrap(),
-            Some(("12345678".to_owned(), 9))
-        );
-        assert_eq!(
-            r.next_line(b"12345678\r\n").unwrap(),
-            Some(("12345678".to_owned(), 10))
-        );
+        assert_eq!(r.next_line(b"12345678\n").unwrap(), Some(("12345678".to_owned(), 9)));
+        assert_eq!(r.next_line(b"12345678\r\n").unwrap(), Some(("12345678".to_owned(), 10)));
         assert_eq!(r.next_line(b"12345678").unwrap(), None);
         assert_eq!(r.next_line(b"12345678\r").unwrap(), None);
         // Known too long before the line end arrives.

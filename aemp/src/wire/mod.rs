@@ -2,4 +2,5 @@
 //! message framing, as functions over bytes and strings (no I/O).
 
 pub mod auth;
+pub mod codec;
 pub mod greeting;
