@@ -167,6 +167,17 @@ impl Shared {
         }
     }
 
+    /// Appends several commands at once (one lock); empties `cmds`.
+    pub(crate) fn push_batch(&self, cmds: &mut Vec<Cmd>) {
+        if cmds.is_empty() {
+            return;
+        }
+        self.queue.lock().append(cmds);
+        if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
+            self.wake.notify_one();
+        }
+    }
+
     /// Runs `f` on the dispatcher.
     pub(crate) fn call(&self, f: impl FnOnce(&mut Core) + Send + 'static) {
         self.push(Cmd::Call(Box::new(f)));

@@ -1,10 +1,415 @@
 //! Global: seed connectivity, the full mesh and port groups (SPEC A.10).
+//!
+//! On every new connection each side spawns an `AnyEvent::MP::Global::connect`
+//! port on the other and tells it its listener addresses, the addresses it
+//! knows and its group registrations. What those ports learn makes every
+//! node dial every other (the mesh) and keeps a shared view of the groups.
 
-use crate::core::{Core, Key};
-use crate::id::NodeId;
-use crate::value::Msg;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// Runs `AnyEvent::MP::Global::connect` for a peer (placeholder).
+use parking_lot::Mutex;
+
+use crate::core::{Action, Core, Handler, Key, PortEntry};
+use crate::id::{NodeId, PortId};
+use crate::kernel::{GLOBAL_CONNECT, SPAWN};
+use crate::net::Net;
+use crate::node::Node;
+use crate::port::boxed;
+use crate::reason::Reason;
+use crate::value::{Map, Msg, Value};
+
+/// A change in a group's membership, for [`Node::mon_group`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum GroupEvent {
+    /// A port joined the group.
+    Joined(PortId),
+    /// A port left the group (it died, was unregistered, or its node went away).
+    Left(PortId),
+}
+
+type Watcher = Arc<dyn Fn(&GroupEvent) + Send + Sync>;
+
+#[derive(Default)]
+struct State {
+    /// Every known member of every group.
+    groups: HashMap<String, Vec<PortId>>,
+    /// The Global port we spawned on each connected peer.
+    peer_ports: HashMap<NodeId, PortId>,
+    /// The Global port each peer spawned on us (its name here).
+    their_ports: HashMap<NodeId, String>,
+    watchers: HashMap<String, Vec<(u64, Watcher)>>,
+}
+
+/// Global's state, kept in the node's network layer.
+pub(crate) struct Global {
+    seeds: Vec<String>,
+    st: Mutex<State>,
+}
+
+impl Global {
+    pub(crate) fn new(seeds: Vec<String>) -> Global {
+        Global { seeds, st: Mutex::new(State::default()) }
+    }
+}
+
+/// Starts the seed tasks: each seed is dialled at start and again whenever
+/// its node is not connected (SPEC A.10, P07).
+pub(crate) fn start(net: &Arc<Net>, node: &Node) {
+    for seed in net.global.seeds.clone() {
+        let net = net.clone();
+        node.spawn_task(async move {
+            let mut known: Option<NodeId> = None;
+            let mut delay = Duration::from_millis(200);
+            loop {
+                if known.as_ref().is_some_and(|id| net.is_up(id)) {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+                match net.clone().dial_seed(&seed).await {
+                    Ok(id) => {
+                        known = Some(id);
+                        delay = Duration::from_millis(200);
+                    }
+                    Err(e) => {
+                        let text = e.to_string();
+                        if text.contains("our own node ID") {
+                            tracing::info!(seed = %seed, "seed is this node itself: dropped");
+                            return;
+                        }
+                        tracing::debug!(seed = %seed, "seed connection failed: {text}");
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs_f64(net.cfg().connect_interval.max(0.2) * 4.0));
+            }
+        });
+    }
+}
+
+/// The messages that open Global on a new connection (SPEC A.10 steps 1-5).
+pub(crate) fn node_up_messages(net: &Net, peer: &NodeId) -> Vec<Msg> {
+    let Some(shared) = net.shared() else { return Vec::new() };
+    let mut st = net.global.st.lock();
+    if st.peer_ports.contains_key(peer) {
+        return Vec::new();
+    }
+    let name = shared.num_port_name(shared.next_port());
+    let Ok(port) = peer.port(&name) else { return Vec::new() };
+    st.peer_ports.insert(peer.clone(), port);
+    let mut out = vec![
+        Msg(vec![
+            Value::from(""),
+            Value::from(SPAWN),
+            Value::from(name.as_str()),
+            Value::from(GLOBAL_CONNECT),
+            Value::from(0),
+            Value::from(net.me()),
+        ]),
+        Msg(vec![Value::from(""), Value::from("mon1"), Value::from(name.as_str())]),
+        Msg(vec![Value::from(name.as_str()), Value::from("addr"), Value::from(net.listen_addrs().to_vec())]),
+    ];
+    let mut table = Map::new();
+    for id in net.known_nodes() {
+        if id != *peer {
+            table.insert(id.as_str().to_owned(), Value::from(net.addrs_of(&id)));
+        }
+    }
+    if !table.is_empty() {
+        out.push(Msg(vec![Value::from(name.as_str()), Value::from("connect_nodes"), Value::Map(table)]));
+    }
+    let mine = local_groups(&shared.id, &st);
+    if !mine.is_empty() {
+        out.push(Msg(vec![Value::from(name.as_str()), Value::from("set"), Value::Map(mine)]));
+    }
+    out
+}
+
+fn local_groups(me: &NodeId, st: &State) -> Map {
+    let mut m = Map::new();
+    for (g, members) in &st.groups {
+        let local: Vec<Value> =
+            members.iter().filter(|p| p.node_str() == me.as_str()).map(Value::from).collect();
+        if !local.is_empty() {
+            m.insert(g.clone(), Value::Array(local));
+        }
+    }
+    m
+}
+
+/// A connection came up.
+pub(crate) fn node_up(_net: &Arc<Net>, _peer: &NodeId) {}
+
+/// A connection went down: forget the node's members and ports, ask the
+/// others where it is (SPEC A.10).
+pub(crate) fn node_down(net: &Arc<Net>, peer: &NodeId) {
+    let (left, their, others) = {
+        let mut st = net.global.st.lock();
+        st.peer_ports.remove(peer);
+        let their = st.their_ports.remove(peer);
+        let mut left = Vec::new();
+        for (g, members) in st.groups.iter_mut() {
+            members.retain(|p| {
+                let gone = p.node_str() == peer.as_str();
+                if gone {
+                    left.push((g.clone(), p.clone()));
+                }
+                !gone
+            });
+        }
+        st.groups.retain(|_, m| !m.is_empty());
+        let others: Vec<PortId> = st.peer_ports.values().cloned().collect();
+        (left, their, others)
+    };
+    for (g, p) in left {
+        notify(net, &g, &GroupEvent::Left(p));
+    }
+    if let (Some(name), Some(shared)) = (their, net.shared()) {
+        let reason = Reason::transport_error(peer.as_str(), "node down");
+        shared.call(move |core: &mut Core| core.kill(&Key::Name(name.into()), reason));
+    }
+    for p in others {
+        net.send_raw(
+            &p.node(),
+            Msg(vec![Value::from(p.name()), Value::from("find_node"), Value::from(peer)]),
+        );
+    }
+}
+
+fn notify(net: &Net, group: &str, ev: &GroupEvent) {
+    let ws: Vec<Watcher> = net
+        .global
+        .st
+        .lock()
+        .watchers
+        .get(group)
+        .map(|v| v.iter().map(|w| w.1.clone()).collect())
+        .unwrap_or_default();
+    for w in ws {
+        w(ev);
+    }
+}
+
+fn add_member(net: &Net, group: &str, port: PortId) {
+    {
+        let mut st = net.global.st.lock();
+        st.groups.entry(group.to_owned()).or_default().push(port.clone());
+    }
+    notify(net, group, &GroupEvent::Joined(port));
+}
+
+fn remove_member(net: &Net, group: &str, port: &PortId) {
+    let removed = {
+        let mut st = net.global.st.lock();
+        let Some(m) = st.groups.get_mut(group) else { return };
+        let before = m.len();
+        m.retain(|p| p != port);
+        let removed = m.len() != before;
+        if m.is_empty() {
+            st.groups.remove(group);
+        }
+        removed
+    };
+    if removed {
+        notify(net, group, &GroupEvent::Left(port.clone()));
+    }
+}
+
+/// Runs `AnyEvent::MP::Global::connect` for a peer: a port that takes the
+/// peer's Global messages.
 pub(crate) fn connect_port(core: &mut Core, from: Option<&NodeId>, key: Key, _args: Msg) {
-    let _ = (core, from, key);
+    let (Some(from), Some(net)) = (from.cloned(), core.shared.net().cloned()) else { return };
+    let Key::Name(name) = &key else { return };
+    net.global.st.lock().their_ports.insert(from.clone(), name.to_string());
+    let n2 = net.clone();
+    let peer = from.clone();
+    let cb = boxed(move |_ctx, m: Msg| -> crate::Result<()> {
+        handle_global(&n2, &peer, m);
+        Ok(())
+    });
+    core.insert(key, PortEntry::new(Handler::Cb(cb)));
+}
+
+fn handle_global(net: &Arc<Net>, from: &NodeId, m: Msg) {
+    match m.tag() {
+        Some("addr") => {
+            let addrs: Vec<String> = m.get(1).unwrap_or_default();
+            net.learn_addrs(from, addrs.clone());
+            if !addrs.is_empty() {
+                // Tell the private nodes we are connected to (SPEC A.10).
+                let ports: Vec<PortId> = {
+                    let st = net.global.st.lock();
+                    st.peer_ports
+                        .iter()
+                        .filter(|(id, _)| *id != from && net.addrs_of(id).is_empty())
+                        .map(|(_, p)| p.clone())
+                        .collect()
+                };
+                let mut table = Map::new();
+                table.insert(from.as_str().to_owned(), Value::from(addrs));
+                for p in ports {
+                    net.send_raw(
+                        &p.node(),
+                        Msg(vec![
+                            Value::from(p.name()),
+                            Value::from("connect_nodes"),
+                            Value::Map(table.clone()),
+                        ]),
+                    );
+                }
+            }
+        }
+        Some("connect_nodes") => {
+            let table: BTreeMap<String, Vec<String>> = m.get(1).unwrap_or_default();
+            for (id, addrs) in table {
+                let Ok(id) = NodeId::new(&id) else { continue };
+                if id == *net.me() {
+                    continue;
+                }
+                let reachable = !addrs.is_empty();
+                net.learn_addrs(&id, addrs);
+                if reachable && !net.is_up(&id) {
+                    // An empty message is a keepalive: it makes the node dial.
+                    net.send_raw(&id, Msg(vec![]));
+                }
+            }
+        }
+        Some("find_node") => {
+            let Ok(id) = m.str(1).and_then(NodeId::new) else { return };
+            let addrs = net.addrs_of(&id);
+            if addrs.is_empty() {
+                return;
+            }
+            let port = net.global.st.lock().peer_ports.get(from).cloned();
+            if let Some(p) = port {
+                let mut table = Map::new();
+                table.insert(id.as_str().to_owned(), Value::from(addrs));
+                net.send_raw(
+                    &p.node(),
+                    Msg(vec![Value::from(p.name()), Value::from("connect_nodes"), Value::Map(table)]),
+                );
+            }
+        }
+        Some("set") => {
+            let table: BTreeMap<String, Vec<String>> = m.get(1).unwrap_or_default();
+            for (g, ports) in table {
+                for p in ports {
+                    if let Ok(p) = PortId::new(&p) {
+                        add_member(net, &g, p);
+                    }
+                }
+            }
+        }
+        Some("reg1") | Some("reg0") => {
+            let (Ok(p), Ok(g)) = (m.port(1), m.str(2)) else { return };
+            if m.tag() == Some("reg1") {
+                add_member(net, g, p);
+            } else {
+                remove_member(net, g, &p);
+            }
+        }
+        other => tracing::debug!(node = %from, tag = ?other, "unknown Global message ignored"),
+    }
+}
+
+fn broadcast(net: &Arc<Net>, tag: &str, port: &PortId, group: &str) {
+    let ports: Vec<PortId> = net.global.st.lock().peer_ports.values().cloned().collect();
+    for p in ports {
+        net.send_raw(
+            &p.node(),
+            Msg(vec![Value::from(p.name()), Value::from(tag), Value::from(port), Value::from(group)]),
+        );
+    }
+}
+
+impl Node {
+    /// Registers a local port in a Global group (the original's
+    /// `AnyEvent::MP::Global::register`): every node of the network learns
+    /// it, and it leaves the group when it dies.
+    ///
+    /// # Errors
+    /// [`Error::NoSuchPort`](crate::Error::NoSuchPort) for a port of another
+    /// node; [`Error::Config`](crate::Error::Config) when the node has no network.
+    pub fn register_group(&self, port: &PortId, group: &str) -> crate::Result<()> {
+        let shared = self.shared();
+        if !shared.is_local(port) {
+            return Err(crate::Error::NoSuchPort(format!("{port} is not a port of this node")));
+        }
+        let Some(net) = shared.net().cloned() else {
+            return Err(crate::Error::Config("groups need a node with a network (binds or seeds)".into()));
+        };
+        add_member(&net, group, port.clone());
+        broadcast(&net, "reg1", port, group);
+        let (net2, p2, g2) = (net.clone(), port.clone(), group.to_owned());
+        let id = shared.next_mon();
+        let key = shared.key_of(port.name());
+        let action = Action::Call(Box::new(move |_r: Reason| {
+            remove_member(&net2, &g2, &p2);
+            broadcast(&net2, "reg0", &p2, &g2);
+        }));
+        shared.call(move |core: &mut Core| core.mon_local(&key, id, action));
+        Ok(())
+    }
+
+    /// The ports registered in a Global group, as far as this node knows.
+    pub fn find_group(&self, group: &str) -> Vec<PortId> {
+        self.shared()
+            .net()
+            .map(|n| n.global.st.lock().groups.get(group).cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// Calls `f` for every change of a group's membership (joins and
+    /// leaves), starting with a `Joined` for each current member. Returns
+    /// an ID for [`Node::unmon_group`].
+    pub fn mon_group(&self, group: &str, f: impl Fn(&GroupEvent) + Send + Sync + 'static) -> u64 {
+        let shared = self.shared();
+        let Some(net) = shared.net().cloned() else { return 0 };
+        let id = shared.next_mon();
+        let f: Watcher = Arc::new(f);
+        let current = {
+            let mut st = net.global.st.lock();
+            st.watchers.entry(group.to_owned()).or_default().push((id, f.clone()));
+            st.groups.get(group).cloned().unwrap_or_default()
+        };
+        for p in current {
+            f(&GroupEvent::Joined(p));
+        }
+        id
+    }
+
+    /// Stops a group monitor made by [`Node::mon_group`].
+    pub fn unmon_group(&self, group: &str, id: u64) {
+        if let Some(net) = self.shared().net() {
+            if let Some(v) = net.global.st.lock().watchers.get_mut(group) {
+                v.retain(|(i, _)| *i != id);
+            }
+        }
+    }
+
+    /// The nodes this node knows of (not itself).
+    pub fn known_nodes(&self) -> Vec<NodeId> {
+        self.shared().net().map(|n| n.known_nodes()).unwrap_or_default()
+    }
+
+    /// The nodes this node has a live connection to.
+    pub fn up_nodes(&self) -> Vec<NodeId> {
+        self.shared().net().map(|n| n.up_nodes()).unwrap_or_default()
+    }
+
+    /// The addresses this node listens on (actual ports, also for binds with port 0).
+    pub fn listen_addrs(&self) -> Vec<String> {
+        self.shared().net().map(|n| n.listen_addrs().to_vec()).unwrap_or_default()
+    }
+
+    /// Tells this node where another node listens, so that messages to it
+    /// can be delivered without Global.
+    pub fn add_node_addr(&self, node: &NodeId, addr: impl Into<String>) {
+        if let Some(n) = self.shared().net() {
+            let mut a = n.addrs_of(node);
+            a.push(addr.into());
+            n.learn_addrs(node, a);
+        }
+    }
 }

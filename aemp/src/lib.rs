@@ -61,12 +61,14 @@ mod node;
 mod port;
 mod reason;
 mod ser;
+mod tls;
 mod util;
 mod value;
 pub mod wire;
 
 pub use crate::de::{from_value, from_value_ref, from_values};
 pub use crate::error::{Error, Result};
+pub use crate::global::GroupEvent;
 pub use crate::id::{node_of, NodeId, PortId};
 pub use crate::inbox::Inbox;
 pub use crate::monitor::{IntoMonAction, MonAction, MonGuard};

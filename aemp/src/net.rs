@@ -1,75 +1,1114 @@
-//! The network layer (placeholder until the transport lands).
+//! The network layer: listeners, connections, the handshake, per-node send
+//! queues, remote monitors (SPEC A.2-A.9, Part B, C.1-C.3).
+//!
+//! One [`Peer`] per remote node holds everything about it: the state of its
+//! connection, the messages queued while connecting, the encoded bytes
+//! waiting for the writer, and the local monitors on its ports. Its mutex
+//! is what keeps the loss guarantee (P25): a monitor registered before a
+//! message was queued is in the table when that connection fails.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use crate::core::{Action, Shared};
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::core::{Action, Cmd, Core, Shared};
 use crate::error::{Error, Result};
 use crate::id::{NodeId, PortId};
 use crate::node::Node;
 use crate::reason::Reason;
-use crate::value::Msg;
+use crate::value::{Msg, Value};
+use crate::wire::auth::{self, AuthLine, AuthMethod};
+use crate::wire::codec::{self, FrameReader, JsonReader, Limits, MsgpackReader};
+use crate::wire::greeting::{self, Greeting, LineReader};
 
-/// Network settings of a node.
-#[derive(Debug, Clone, Default)]
+/// Network settings of a node. The defaults are the original's where it
+/// had one (SPEC A.9, A.11) and SPEC C.3's limits.
+#[derive(Clone)]
+#[non_exhaustive]
 pub struct NetConfig {
-    /// Listener addresses.
+    /// Listener addresses (`ip:port`; port 0 picks a free one). None: a
+    /// private node, which can talk to public nodes only.
     pub binds: Vec<String>,
-    /// Seed addresses.
+    /// Seed addresses (`host:port`).
     pub seeds: Vec<String>,
-    /// The shared secret.
+    /// The shared secret; without one (and without TLS) no connection
+    /// can be authenticated.
     pub secret: Option<String>,
-    /// PEM with key and certificate.
+    /// PEM with our private key and certificate chain; enables TLS. Its
+    /// certificates are also the only ones trusted for peers (SPEC A.5).
     pub cert_pem: Option<String>,
+    /// Accept the `cleartext` auth method from peers (off by default).
+    pub allow_cleartext: bool,
+    /// Accept and send `tls_anon` (off by default).
+    pub allow_tls_anon: bool,
+    /// Seconds of silence after which a peer is considered dead (we
+    /// advertise `monitor_timeout - network_latency`, SPEC A.9).
+    pub monitor_timeout: f64,
+    /// Expected network latency in seconds.
+    pub network_latency: f64,
+    /// Seconds between connection attempts to a node.
+    pub connect_interval: f64,
+    /// Seconds after the first queued message before `unable to connect`.
+    pub connect_timeout: f64,
+    /// Seconds for the whole handshake, from connect or accept to auth.
+    pub handshake_timeout: f64,
+    /// Longest handshake line, in bytes.
+    pub max_line: usize,
+    /// Largest message, in bytes.
+    pub max_message: usize,
+    /// Deepest nesting of a message.
+    pub max_depth: usize,
+    /// Most bytes queued for one node before its connection is treated as
+    /// failed (backpressure: `snd` never blocks).
+    pub send_queue_limit: usize,
+    /// Most connections open at once (in handshake or established).
+    pub max_connections: usize,
+}
+
+impl Default for NetConfig {
+    fn default() -> NetConfig {
+        NetConfig {
+            binds: Vec::new(),
+            seeds: Vec::new(),
+            secret: None,
+            cert_pem: None,
+            allow_cleartext: false,
+            allow_tls_anon: false,
+            monitor_timeout: 15.0,
+            network_latency: 3.0,
+            connect_interval: 2.0,
+            connect_timeout: 15.0,
+            handshake_timeout: 10.0,
+            max_line: greeting::MAX_LINE,
+            max_message: 16 << 20,
+            max_depth: 128,
+            send_queue_limit: 64 << 20,
+            max_connections: 1024,
+        }
+    }
+}
+
+impl fmt::Debug for NetConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NetConfig")
+            .field("binds", &self.binds)
+            .field("seeds", &self.seeds)
+            .field("secret", &self.secret.as_ref().map(|_| "<hidden>"))
+            .field("cert_pem", &self.cert_pem.as_ref().map(|_| "<pem>"))
+            .field("allow_cleartext", &self.allow_cleartext)
+            .field("allow_tls_anon", &self.allow_tls_anon)
+            .field("monitor_timeout", &self.monitor_timeout)
+            .field("send_queue_limit", &self.send_queue_limit)
+            .finish_non_exhaustive()
+    }
 }
 
 impl NetConfig {
     pub(crate) fn is_active(&self) -> bool {
-        !self.binds.is_empty() || !self.seeds.is_empty()
+        !self.binds.is_empty() || !self.seeds.is_empty() || self.secret.is_some() || self.cert_pem.is_some()
     }
+
+    /// The timeout we advertise: `max(monitor_timeout - network_latency, 1 + network_latency)`.
+    fn advertised_timeout(&self) -> u64 {
+        (self.monitor_timeout - self.network_latency).max(1.0 + self.network_latency).round().max(1.0) as u64
+    }
+
+    fn limits(&self) -> Limits {
+        Limits { max_message: self.max_message, max_depth: self.max_depth }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.clamp(0.001, 1.0e9))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Framing {
+    Json,
+    Msgpack,
+}
+
+impl Framing {
+    fn from_name(s: &str) -> Option<Framing> {
+        match s {
+            "json" => Some(Framing::Json),
+            "msgpack" => Some(Framing::Msgpack),
+            _ => None,
+        }
+    }
+
+    fn encode(self, msg: &[Value], out: &mut Vec<u8>) -> Result<()> {
+        match self {
+            Framing::Json => codec::encode_json(msg, out),
+            Framing::Msgpack => codec::encode_msgpack(msg, out),
+        }
+    }
+
+    fn reader(self, limits: Limits) -> Box<dyn FrameReader + Send> {
+        match self {
+            Framing::Json => Box::new(JsonReader::new(limits)),
+            Framing::Msgpack => Box::new(MsgpackReader::new(limits)),
+        }
+    }
+}
+
+/// The established link to a peer.
+struct Up {
+    conn: u64,
+    framing: Framing,
+    aemp: bool,
+    incarnation: Option<String>,
+    /// Who dialled this connection.
+    dialer: NodeId,
+}
+
+#[derive(Default)]
+struct PeerState {
+    up: Option<Up>,
+    /// Messages queued while not connected (SPEC A.9.3).
+    pending: Vec<Msg>,
+    pending_bytes: usize,
+    /// When the first pending message was queued (the connect deadline runs from it).
+    pending_since: Option<Instant>,
+    /// Encoded bytes for the writer.
+    out: Vec<u8>,
+    /// A dialling task is running.
+    dialing: bool,
+    /// The connection that currently may become the link (past its greeting).
+    claim: Option<(u64, NodeId)>,
+    /// Local monitors on this node's ports: port name -> actions.
+    monitors: HashMap<Box<str>, Vec<(u64, Action)>>,
+    /// Known listener addresses of this node.
+    addrs: Vec<String>,
+}
+
+pub(crate) struct Peer {
+    id: NodeId,
+    st: Mutex<PeerState>,
+    wake: Notify,
 }
 
 /// The network state of a node.
-pub(crate) struct Net {}
+pub(crate) struct Net {
+    shared: Weak<Shared>,
+    me: NodeId,
+    cfg: NetConfig,
+    incarnation: String,
+    tls: Option<crate::tls::TlsSetup>,
+    listen: Vec<String>,
+    peers: Mutex<HashMap<NodeId, Arc<Peer>>>,
+    next_conn: AtomicU64,
+    open_conns: AtomicUsize,
+    pub(crate) global: crate::global::Global,
+}
 
 impl Net {
-    pub(crate) async fn start(_node: &Node, _cfg: NetConfig) -> Result<Arc<Net>> {
-        Err(Error::Config("networking is not available yet".into()))
+    /// Binds the listeners and starts accepting, and dials the seeds.
+    pub(crate) async fn start(node: &Node, cfg: NetConfig) -> Result<Arc<Net>> {
+        let tls = match &cfg.cert_pem {
+            Some(pem) => Some(crate::tls::TlsSetup::from_pem(pem)?),
+            None => None,
+        };
+        let mut listeners = Vec::new();
+        let mut listen = Vec::new();
+        for b in &cfg.binds {
+            let l = TcpListener::bind(b.as_str())
+                .await
+                .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("cannot bind {b}: {e}"))))?;
+            let addr = l.local_addr()?;
+            listen.push(addr.to_string());
+            listeners.push(l);
+        }
+        let net = Arc::new(Net {
+            shared: Arc::downgrade(node.shared()),
+            me: node.id().clone(),
+            incarnation: greeting::new_incarnation(),
+            tls,
+            listen,
+            peers: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            open_conns: AtomicUsize::new(0),
+            global: crate::global::Global::new(cfg.seeds.clone()),
+            cfg,
+        });
+        for l in listeners {
+            let net2 = net.clone();
+            crate::node::spawn_tracked(node.shared(), async move { net2.accept_loop(l).await });
+        }
+        crate::global::start(&net, node);
+        Ok(net)
     }
-    pub(crate) fn send_raw(&self, _node: &NodeId, _msg: Msg) {}
-    pub(crate) fn remote_port_died(&self, _node: &NodeId, _name: &str, _reason: &Reason) -> Vec<Action> {
-        Vec::new()
+
+    /// The addresses the listeners are bound to.
+    pub(crate) fn listen_addrs(&self) -> &[String] {
+        &self.listen
     }
+
+    pub(crate) fn cfg(&self) -> &NetConfig {
+        &self.cfg
+    }
+
+    pub(crate) fn shared(&self) -> Option<Arc<Shared>> {
+        self.shared.upgrade()
+    }
+
+    pub(crate) fn me(&self) -> &NodeId {
+        &self.me
+    }
+
+    fn peer(&self, id: &NodeId) -> Arc<Peer> {
+        self.peers
+            .lock()
+            .entry(id.clone())
+            .or_insert_with(|| Arc::new(Peer { id: id.clone(), st: Mutex::default(), wake: Notify::new() }))
+            .clone()
+    }
+
+    fn existing_peer(&self, id: &NodeId) -> Option<Arc<Peer>> {
+        self.peers.lock().get(id).cloned()
+    }
+
+    /// Records listener addresses of a node (from Global).
+    pub(crate) fn learn_addrs(&self, id: &NodeId, addrs: Vec<String>) {
+        if *id == self.me {
+            return;
+        }
+        let p = self.peer(id);
+        let mut st = p.st.lock();
+        if !addrs.is_empty() {
+            st.addrs = addrs;
+        }
+    }
+
+    /// The known addresses of a node.
+    pub(crate) fn addrs_of(&self, id: &NodeId) -> Vec<String> {
+        self.existing_peer(id).map(|p| p.st.lock().addrs.clone()).unwrap_or_default()
+    }
+
+    /// Every node we know of (not ourselves).
     pub(crate) fn known_nodes(&self) -> Vec<NodeId> {
-        Vec::new()
+        let mut v: Vec<NodeId> = self.peers.lock().keys().cloned().collect();
+        v.sort();
+        v
     }
+
+    /// The nodes with a live connection.
     pub(crate) fn up_nodes(&self) -> Vec<NodeId> {
-        Vec::new()
+        let mut v: Vec<NodeId> =
+            self.peers.lock().values().filter(|p| p.st.lock().up.is_some()).map(|p| p.id.clone()).collect();
+        v.sort();
+        v
     }
-    pub(crate) fn shutdown(&self) {}
+
+    /// Whether a node has a live connection.
+    pub(crate) fn is_up(&self, id: &NodeId) -> bool {
+        self.existing_peer(id).is_some_and(|p| p.st.lock().up.is_some())
+    }
+
+    /// Sends a raw protocol message (first element = destination port name) to a node.
+    pub(crate) fn send_raw(self: &Arc<Net>, node: &NodeId, msg: Msg) {
+        if *node == self.me {
+            return;
+        }
+        let peer = self.peer(node);
+        self.enqueue(&peer, msg);
+    }
+
+    fn enqueue(self: &Arc<Net>, peer: &Arc<Peer>, msg: Msg) {
+        let mut st = peer.st.lock();
+        if let Some(up) = &st.up {
+            let framing = up.framing;
+            let conn = up.conn;
+            let was_empty = st.out.is_empty();
+            if let Err(e) = framing.encode(&msg.0, &mut st.out) {
+                drop(st);
+                tracing::error!(node = %peer.id, "message not sent: {e}");
+                return;
+            }
+            if st.out.len() > self.cfg.send_queue_limit {
+                drop(st);
+                self.fail(peer, conn, "send queue limit exceeded");
+                return;
+            }
+            drop(st);
+            if was_empty {
+                peer.wake.notify_one();
+            }
+            return;
+        }
+        st.pending_bytes += estimate(&msg);
+        st.pending.push(msg);
+        if st.pending_since.is_none() {
+            st.pending_since = Some(Instant::now());
+            let net = self.clone();
+            let p = peer.clone();
+            let timeout = secs(self.cfg.connect_timeout);
+            if let Some(shared) = self.shared() {
+                crate::node::spawn_tracked(&shared, async move {
+                    tokio::time::sleep(timeout).await;
+                    net.connect_deadline(&p);
+                });
+            }
+        }
+        if st.pending_bytes > self.cfg.send_queue_limit {
+            let pending = std::mem::take(&mut st.pending);
+            st.pending_bytes = 0;
+            st.pending_since = None;
+            let mons = std::mem::take(&mut st.monitors);
+            drop(st);
+            drop(pending);
+            tracing::warn!(node = %peer.id, "send queue limit exceeded while connecting");
+            self.fire_monitors(
+                peer,
+                mons,
+                Reason::transport_error(peer.id.as_str(), "send queue limit exceeded"),
+            );
+            return;
+        }
+        let dial = !st.dialing;
+        st.dialing = true;
+        drop(st);
+        if dial {
+            self.start_dial(peer.clone());
+        }
+    }
+
+    /// No connection came up in time for the queued messages.
+    fn connect_deadline(self: &Arc<Net>, peer: &Arc<Peer>) {
+        let mut st = peer.st.lock();
+        if st.up.is_some() || st.pending_since.is_none() {
+            return;
+        }
+        if st
+            .pending_since
+            .is_some_and(|t| t.elapsed() + Duration::from_millis(5) < secs(self.cfg.connect_timeout))
+        {
+            return;
+        }
+        st.pending.clear();
+        st.pending_bytes = 0;
+        st.pending_since = None;
+        let mons = std::mem::take(&mut st.monitors);
+        drop(st);
+        tracing::warn!(node = %peer.id, "unable to connect");
+        self.fire_monitors(peer, mons, Reason::transport_error(peer.id.as_str(), "unable to connect"));
+    }
+
+    fn fire_monitors(&self, peer: &Peer, mons: HashMap<Box<str>, Vec<(u64, Action)>>, reason: Reason) {
+        if mons.is_empty() {
+            return;
+        }
+        let Some(shared) = self.shared() else { return };
+        let _ = peer;
+        shared.call(move |core: &mut Core| {
+            for (name, actions) in mons {
+                for (_, a) in actions {
+                    core.fire(&name, a, reason.clone());
+                }
+            }
+        });
+    }
+
+    /// The connection `conn` to `peer` failed: drop what was not written,
+    /// fire every monitor on the node's ports (SPEC A.9.2).
+    pub(crate) fn fail(self: &Arc<Net>, peer: &Arc<Peer>, conn: u64, text: &str) {
+        let mut st = peer.st.lock();
+        if st.up.as_ref().map(|u| u.conn) != Some(conn) {
+            return;
+        }
+        st.up = None;
+        st.out = Vec::new();
+        st.pending.clear();
+        st.pending_bytes = 0;
+        st.pending_since = None;
+        let mons = std::mem::take(&mut st.monitors);
+        drop(st);
+        peer.wake.notify_one();
+        tracing::info!(node = %peer.id, "connection lost: {text}");
+        self.fire_monitors(peer, mons, Reason::transport_error(peer.id.as_str(), text));
+        crate::global::node_down(self, &peer.id);
+    }
+
+    /// Closes every connection (shutdown).
+    pub(crate) fn shutdown(self: &Arc<Net>) {
+        let peers: Vec<Arc<Peer>> = self.peers.lock().values().cloned().collect();
+        for p in peers {
+            let conn = p.st.lock().up.as_ref().map(|u| u.conn);
+            if let Some(c) = conn {
+                let mut st = p.st.lock();
+                if st.up.as_ref().map(|u| u.conn) == Some(c) {
+                    st.up = None;
+                    st.out.clear();
+                }
+                drop(st);
+                p.wake.notify_one();
+            }
+        }
+    }
+
+    /// Local monitors on a remote node's port died: the node told us with `kil`.
+    pub(crate) fn remote_port_died(&self, node: &NodeId, name: &str, _reason: &Reason) -> Vec<Action> {
+        let Some(p) = self.existing_peer(node) else { return Vec::new() };
+        let mut st = p.st.lock();
+        st.monitors.remove(name).map(|v| v.into_iter().map(|(_, a)| a).collect()).unwrap_or_default()
+    }
+
+    async fn accept_loop(self: Arc<Net>, l: TcpListener) {
+        loop {
+            let (sock, addr) = match l.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if self.open_conns.load(Ordering::Relaxed) >= self.cfg.max_connections {
+                tracing::warn!(%addr, "connection refused: {} connections open", self.cfg.max_connections);
+                drop(sock);
+                continue;
+            }
+            let net = self.clone();
+            if let Some(shared) = self.shared() {
+                crate::node::spawn_tracked(&shared, async move {
+                    if let Err(e) = net.clone().run_connection(sock, None).await {
+                        tracing::warn!(%addr, "incoming connection closed: {e}");
+                    }
+                });
+            }
+        }
+    }
+
+    fn start_dial(self: &Arc<Net>, peer: Arc<Peer>) {
+        let Some(shared) = self.shared() else { return };
+        let net = self.clone();
+        crate::node::spawn_tracked(&shared, async move { net.dial_loop(peer).await });
+    }
+
+    /// Tries the node's addresses until a connection is up, nothing is
+    /// pending any more, or the node is unknown.
+    async fn dial_loop(self: Arc<Net>, peer: Arc<Peer>) {
+        // The original waits a random 0-1 s before the first attempt; we go at once.
+        loop {
+            let (addrs, wanted) = {
+                let st = peer.st.lock();
+                (st.addrs.clone(), st.up.is_none() && (!st.pending.is_empty() || !st.monitors.is_empty()))
+            };
+            if !wanted {
+                break;
+            }
+            for a in addrs {
+                let connect = tokio::time::timeout(
+                    secs(self.cfg.network_latency.max(1.0)),
+                    TcpStream::connect(a.as_str()),
+                );
+                match connect.await {
+                    Ok(Ok(sock)) => {
+                        if let Err(e) = self.clone().run_connection(sock, Some(peer.id.clone())).await {
+                            tracing::debug!(node = %peer.id, addr = %a, "connection ended: {e}");
+                        }
+                    }
+                    Ok(Err(e)) => tracing::debug!(node = %peer.id, addr = %a, "connect failed: {e}"),
+                    Err(_) => tracing::debug!(node = %peer.id, addr = %a, "connect timed out"),
+                }
+                if peer.st.lock().up.is_some() {
+                    break;
+                }
+            }
+            if peer.st.lock().up.is_some() {
+                break;
+            }
+            tokio::time::sleep(secs(self.cfg.connect_interval)).await;
+        }
+        peer.st.lock().dialing = false;
+    }
+
+    /// Dials an address whose node is not known yet (a seed); returns the
+    /// node's ID once the connection has ended.
+    pub(crate) async fn dial_seed(self: Arc<Net>, addr: &str) -> Result<NodeId> {
+        let sock = tokio::time::timeout(secs(self.cfg.network_latency.max(1.0)), TcpStream::connect(addr))
+            .await
+            .map_err(|_| Error::Timeout(format!("connect to {addr}")))??;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.run_connection_reporting(sock, None, Some(tx)).await?;
+        rx.await.map_err(|_| Error::Protocol("no peer".into()))
+    }
+
+    /// Runs one connection to its end: handshake, then the data phase
+    /// (returns when the connection is closed).
+    async fn run_connection(self: Arc<Net>, sock: TcpStream, dialed: Option<NodeId>) -> Result<()> {
+        self.run_connection_reporting(sock, dialed, None).await
+    }
+
+    async fn run_connection_reporting(
+        self: Arc<Net>,
+        sock: TcpStream,
+        dialed: Option<NodeId>,
+        report: Option<tokio::sync::oneshot::Sender<NodeId>>,
+    ) -> Result<()> {
+        self.open_conns.fetch_add(1, Ordering::Relaxed);
+        struct Count(Arc<Net>);
+        impl Drop for Count {
+            fn drop(&mut self) {
+                self.0.open_conns.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        let _count = Count(self.clone());
+        let _ = sock.set_nodelay(true);
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let we_dialed = dialed.is_some();
+        let deadline = Instant::now() + secs(self.cfg.handshake_timeout);
+        let hs = tokio::time::timeout_at(deadline, self.handshake(sock, conn, we_dialed));
+        let (hs, peer) = match hs.await {
+            Ok(Ok(x)) => x,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(Error::Protocol("handshake did not finish in time".into())),
+        };
+        if let Some(r) = report {
+            let _ = r.send(peer.id.clone());
+        }
+        self.data_phase(hs, peer, conn).await
+    }
+
+    async fn handshake(
+        self: &Arc<Net>,
+        sock: TcpStream,
+        conn: u64,
+        we_dialed: bool,
+    ) -> Result<(Handshaken, Arc<Peer>)> {
+        let peeraddr = sock.peer_addr().ok().map(|a: SocketAddr| a.to_string());
+        let have_cert = self.tls.is_some();
+        let ours = greeting::our_greeting(
+            self.me.as_str(),
+            self.cfg.allow_cleartext,
+            self.cfg.allow_tls_anon,
+            have_cert,
+            self.cfg.advertised_timeout(),
+            peeraddr.as_deref(),
+            &self.incarnation,
+            greeting::PROVIDER,
+        );
+        let l1 = ours.to_line();
+        let l2 = greeting::new_nonce();
+        let mut stream: BoxStream = Box::new(sock);
+        stream.write_all(format!("{l1}\n{l2}\n").as_bytes()).await?;
+        let mut lines = Lines::new(self.cfg.max_line);
+        let r1 = lines.next(&mut stream).await?;
+        let peer_g = greeting::parse(&r1)?;
+        let r2 = lines.next(&mut stream).await?;
+        greeting::check_nonce(&r2)?;
+        if r1 == l1 && r2 == l2 {
+            return Err(Error::Protocol("the peer echoed our greeting".into()));
+        }
+        let peer_id = NodeId::new(&peer_g.node_id)?;
+        if peer_id == self.me {
+            return Err(Error::Protocol(format!("the peer claims our own node ID {}", self.me)));
+        }
+        let peer = self.peer(&peer_id);
+        let dialer = if we_dialed { self.me.clone() } else { peer_id.clone() };
+        self.claim(&peer, conn, &dialer, &peer_g)?;
+        let tls_on = greeting::tls_on(have_cert, &peer_g);
+        if tls_on {
+            let tls = self.tls.as_ref().ok_or_else(|| Error::Tls("no certificate".into()))?;
+            let leftover = lines.take_rest();
+            let inner = Prefixed { pre: leftover, pos: 0, inner: stream };
+            stream = if greeting::we_are_tls_client(&l2, &r2) {
+                let c = tokio_rustls::TlsConnector::from(tls.client_config());
+                let name = rustls_pki_types::ServerName::try_from("aemp-node")
+                    .map_err(|e| Error::Tls(e.to_string()))?;
+                Box::new(
+                    c.connect(name, inner)
+                        .await
+                        .map_err(|e| Error::Tls(format!("handshake with {peer_id}: {e}")))?,
+                )
+            } else {
+                let a = tokio_rustls::TlsAcceptor::from(tls.server_config());
+                Box::new(
+                    a.accept(inner)
+                        .await
+                        .map_err(|e| Error::Tls(format!("handshake with {peer_id}: {e}")))?,
+                )
+            };
+        }
+        // Our auth line.
+        let secret = self.cfg.secret.as_deref().filter(|s| !s.is_empty());
+        let sendable = greeting::sendable_auths(secret.is_some(), self.cfg.allow_tls_anon);
+        let method = greeting::choose_auth(&peer_g.auths, &sendable, tls_on).ok_or_else(|| {
+            Error::Auth(format!(
+                "no auth method in common with {peer_id} (it accepts {})",
+                peer_g.auths.join(",")
+            ))
+        })?;
+        let method =
+            AuthMethod::from_name(&method).ok_or_else(|| Error::Auth(format!("unknown method {method}")))?;
+        let send_framing =
+            greeting::choose_framing(&peer_g.framings, &greeting::OUR_FRAMINGS).ok_or_else(|| {
+                Error::Protocol(format!(
+                    "no framing in common with {peer_id} (it accepts {}; aemp speaks msgpack and json)",
+                    peer_g.framings.join(",")
+                ))
+            })?;
+        let tok = auth::token(method, secret, (&l1, &l2), (&r1, &r2))?;
+        let line = AuthLine { method: method.name().to_owned(), token: tok, framing: send_framing.clone() };
+        stream.write_all(format!("{}\n", line.to_line()).as_bytes()).await?;
+        stream.flush().await?;
+        // Theirs.
+        let ra = lines.next(&mut stream).await?;
+        let theirs = AuthLine::parse(&ra)?;
+        let m = auth::accept_peer_method(
+            &theirs.method,
+            self.cfg.allow_cleartext,
+            self.cfg.allow_tls_anon,
+            tls_on,
+        )?;
+        auth::verify(m, secret, (&l1, &l2), (&r1, &r2), &theirs.token)
+            .map_err(|e| Error::Auth(format!("{peer_id}: {e}")))?;
+        greeting::accept_peer_framing(&theirs.framing)?;
+        let recv_framing = Framing::from_name(&theirs.framing)
+            .ok_or_else(|| Error::Protocol(format!("unsupported framing {}", theirs.framing)))?;
+        let send_framing = Framing::from_name(&send_framing)
+            .ok_or_else(|| Error::Protocol(format!("unsupported framing {send_framing}")))?;
+        Ok((
+            Handshaken {
+                stream,
+                leftover: lines.take_rest(),
+                send_framing,
+                recv_framing,
+                peer_timeout: peer_g.timeout(),
+                aemp: peer_g.is_aemp_ext(),
+                incarnation: peer_g.incarnation().map(str::to_owned),
+                dialer,
+            },
+            peer,
+        ))
+    }
+
+    /// Past the greeting: decides whether this connection may become the
+    /// link to `peer` (one connection per node pair, SPEC A.2, Part B).
+    fn claim(&self, peer: &Arc<Peer>, conn: u64, dialer: &NodeId, g: &Greeting) -> Result<()> {
+        let aemp = g.is_aemp_ext();
+        let mut st = peer.st.lock();
+        if let Some(up) = &st.up {
+            let same_life = up.incarnation.is_some() && up.incarnation.as_deref() == g.incarnation();
+            if aemp && up.aemp && same_life {
+                // A duplicate of a live connection between aemp nodes: the
+                // one dialled by the lower node ID wins on both sides.
+                if up.dialer <= *dialer {
+                    return Err(Error::Protocol(format!("duplicate connection with {} refused", peer.id)));
+                }
+            } else if !aemp && !up.aemp {
+                // 0.9 closes a new connection when one is established.
+                return Err(Error::Protocol(format!("already connected to {}", peer.id)));
+            }
+        }
+        if let Some((other, other_dialer)) = &st.claim {
+            if *other != conn && aemp && other_dialer < dialer {
+                return Err(Error::Protocol(format!("simultaneous connection with {} refused", peer.id)));
+            }
+        }
+        st.claim = Some((conn, dialer.clone()));
+        Ok(())
+    }
+
+    async fn data_phase(self: Arc<Net>, hs: Handshaken, peer: Arc<Peer>, conn: u64) -> Result<()> {
+        let Handshaken {
+            stream,
+            leftover,
+            send_framing,
+            recv_framing,
+            peer_timeout,
+            aemp,
+            incarnation,
+            dialer,
+        } = hs;
+        // Become the link.
+        let replaced = {
+            let mut st = peer.st.lock();
+            if st.claim.as_ref().map(|c| c.0) != Some(conn) {
+                return Err(Error::Protocol(format!("connection to {} superseded by another", peer.id)));
+            }
+            st.claim = None;
+            let old = st.up.take();
+            st.up = Some(Up { conn, framing: send_framing, aemp, incarnation: incarnation.clone(), dialer });
+            st.out.clear();
+            let mons = if let Some(old) = &old {
+                // The old connection is gone: what it carried may be lost.
+                let restarted = old.incarnation.is_some() && old.incarnation != incarnation;
+                let reason = if restarted {
+                    Reason::transport_error(peer.id.as_str(), "peer restarted")
+                } else {
+                    Reason(vec![Value::from("transport_error"), Value::from("switched connections")])
+                };
+                Some((std::mem::take(&mut st.monitors), reason))
+            } else {
+                None
+            };
+            // Global's node-up messages first, then what was queued (SPEC A.9.3).
+            for m in crate::global::node_up_messages(&self, &peer.id) {
+                if let Err(e) = send_framing.encode(&m.0, &mut st.out) {
+                    tracing::error!("global message not encodable: {e}");
+                }
+            }
+            let pending = std::mem::take(&mut st.pending);
+            st.pending_bytes = 0;
+            st.pending_since = None;
+            for m in pending {
+                if let Err(e) = send_framing.encode(&m.0, &mut st.out) {
+                    tracing::error!(node = %peer.id, "queued message not sent: {e}");
+                }
+            }
+            mons
+        };
+        if let Some((mons, reason)) = replaced {
+            tracing::info!(node = %peer.id, %reason, "connection replaced");
+            self.fire_monitors(&peer, mons, reason);
+        }
+        tracing::info!(node = %peer.id, ?send_framing, ?recv_framing, "connection up");
+        crate::global::node_up(&self, &peer.id);
+        let (rd, wr) = tokio::io::split(stream);
+        let wtimeout = secs((self.cfg.advertised_timeout() as f64 - self.cfg.network_latency).max(1.0));
+        let writer = {
+            let net = self.clone();
+            let peer = peer.clone();
+            async move { net.writer(peer, conn, wr, wtimeout, send_framing).await }
+        };
+        let reader = self.clone().reader(peer.clone(), conn, rd, leftover, recv_framing, peer_timeout);
+        let text = tokio::select! {
+            r = reader => r,
+            r = writer => r,
+        };
+        self.fail(&peer, conn, &text);
+        Ok(())
+    }
+
+    async fn writer(
+        self: Arc<Net>,
+        peer: Arc<Peer>,
+        conn: u64,
+        mut wr: tokio::io::WriteHalf<BoxStream>,
+        keepalive: Duration,
+        framing: Framing,
+    ) -> String {
+        let mut buf = Vec::new();
+        loop {
+            let live = {
+                let mut st = peer.st.lock();
+                let live = st.up.as_ref().map(|u| u.conn) == Some(conn);
+                if live {
+                    std::mem::swap(&mut st.out, &mut buf);
+                }
+                live
+            };
+            if !live {
+                let _ = wr.shutdown().await;
+                return "connection closed".into();
+            }
+            if buf.is_empty() {
+                match tokio::time::timeout(keepalive, peer.wake.notified()).await {
+                    Ok(()) => continue,
+                    Err(_) => {
+                        let _ = framing.encode(&[], &mut buf);
+                    }
+                }
+            }
+            if let Err(e) = wr.write_all(&buf).await {
+                return format!("write error: {e}");
+            }
+            if let Err(e) = wr.flush().await {
+                return format!("write error: {e}");
+            }
+            buf.clear();
+            if buf.capacity() > 1 << 20 {
+                buf = Vec::new();
+            }
+        }
+    }
+
+    async fn reader(
+        self: Arc<Net>,
+        peer: Arc<Peer>,
+        conn: u64,
+        mut rd: tokio::io::ReadHalf<BoxStream>,
+        leftover: Vec<u8>,
+        framing: Framing,
+        peer_timeout: Option<f64>,
+    ) -> String {
+        let Some(shared) = self.shared() else { return "node gone".into() };
+        let mut dec = framing.reader(self.cfg.limits());
+        let mut buf = leftover;
+        let mut start = 0usize;
+        let mut cmds: Vec<Cmd> = Vec::new();
+        let timeout = peer_timeout.map(secs);
+        loop {
+            // Decode what we have.
+            loop {
+                match dec.decode(&buf[start..]) {
+                    Ok(Some((msg, used))) => {
+                        start += used;
+                        if let Some(c) = route(&shared, &peer.id, msg) {
+                            cmds.push(c);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        shared.push_batch(&mut cmds);
+                        tracing::warn!(node = %peer.id, "closing connection: {e}");
+                        return format!("protocol error: {e}");
+                    }
+                }
+            }
+            shared.push_batch(&mut cmds);
+            if start > 0 {
+                buf.drain(..start);
+                start = 0;
+            }
+            if buf.capacity() - buf.len() < 16 * 1024 {
+                buf.reserve(64 * 1024);
+            }
+            let read = rd.read_buf(&mut buf);
+            let n = match timeout {
+                Some(t) => match tokio::time::timeout(t, read).await {
+                    Ok(r) => r,
+                    Err(_) => return "read timeout".into(),
+                },
+                None => read.await,
+            };
+            match n {
+                Ok(0) => return "connection closed by peer".into(),
+                Ok(_) => {}
+                Err(e) => return format!("read error: {e}"),
+            }
+            if peer.st.lock().up.as_ref().map(|u| u.conn) != Some(conn) {
+                return "connection replaced".into();
+            }
+        }
+    }
 }
 
-pub(crate) fn send(_shared: &Arc<Shared>, port: &PortId, _msg: Msg) {
-    tracing::debug!(%port, "message to another node dropped: this node has no network");
+/// A message from a peer: `[portname, payload...]`.
+fn route(shared: &Arc<Shared>, from: &NodeId, mut msg: Vec<Value>) -> Option<Cmd> {
+    if msg.is_empty() {
+        return None; // keepalive
+    }
+    let name = match msg.remove(0) {
+        Value::Str(s) => s,
+        other => {
+            tracing::warn!(node = %from, "message whose destination is a {} dropped", other.kind());
+            return None;
+        }
+    };
+    if name.is_empty() {
+        let from = from.clone();
+        return Some(Cmd::Call(Box::new(move |core: &mut Core| {
+            crate::kernel::handle(core, Some(&from), Msg(msg))
+        })));
+    }
+    Some(Cmd::Deliver(shared.key_of(&name), Msg(msg)))
 }
 
-pub(crate) fn kil(_shared: &Arc<Shared>, _port: &PortId, _reason: Reason) {}
+fn estimate(m: &Msg) -> usize {
+    fn size(v: &Value) -> usize {
+        match v {
+            Value::Str(s) => s.len() + 3,
+            Value::Bytes(b) => b.len() + 5,
+            Value::Array(a) => 2 + a.iter().map(size).sum::<usize>(),
+            Value::Map(m) => 2 + m.iter().map(|(k, v)| k.len() + 3 + size(v)).sum::<usize>(),
+            _ => 9,
+        }
+    }
+    2 + m.0.iter().map(size).sum::<usize>()
+}
 
+struct Handshaken {
+    stream: BoxStream,
+    leftover: Vec<u8>,
+    send_framing: Framing,
+    recv_framing: Framing,
+    peer_timeout: Option<f64>,
+    aemp: bool,
+    incarnation: Option<String>,
+    dialer: NodeId,
+}
+
+/// A byte stream: plain TCP or TLS.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+type BoxStream = Box<dyn Stream>;
+
+/// Reads handshake lines, keeping what follows them.
+struct Lines {
+    buf: Vec<u8>,
+    reader: LineReader,
+}
+
+impl Lines {
+    fn new(max: usize) -> Lines {
+        Lines { buf: Vec::with_capacity(512), reader: LineReader::with_max_line(max) }
+    }
+
+    async fn next(&mut self, s: &mut BoxStream) -> Result<String> {
+        loop {
+            if let Some((line, used)) = self.reader.next_line(&self.buf)? {
+                self.buf.drain(..used);
+                return Ok(line);
+            }
+            let mut chunk = [0u8; 4096];
+            let n = s.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(Error::Protocol("connection closed during the handshake".into()));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    fn take_rest(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+}
+
+/// A stream that first yields bytes already read (for TLS after the greeting).
+struct Prefixed {
+    pre: Vec<u8>,
+    pos: usize,
+    inner: BoxStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.pos < self.pre.len() {
+            let n = buf.remaining().min(self.pre.len() - self.pos);
+            let start = self.pos;
+            buf.put_slice(&self.pre[start..start + n]);
+            self.pos += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+// ---- entry points used by the core -------------------------------------------------
+
+/// `snd` to a port of another node.
+pub(crate) fn send(shared: &Arc<Shared>, port: &PortId, msg: Msg) {
+    let Some(net) = shared.net() else {
+        tracing::warn!(%port, "message to another node dropped: this node has no network configured");
+        return;
+    };
+    let mut full = Vec::with_capacity(msg.0.len() + 1);
+    full.push(Value::Str(port.name().to_owned()));
+    full.extend(msg.0);
+    net.send_raw(&port.node(), Msg(full));
+}
+
+/// `kil` of a remote port (`kil1`, aemp peers only).
+pub(crate) fn kil(shared: &Arc<Shared>, port: &PortId, reason: Reason) {
+    let Some(net) = shared.net() else { return };
+    let node = port.node();
+    if let Some(p) = net.existing_peer(&node) {
+        if p.st.lock().up.as_ref().is_some_and(|u| !u.aemp) {
+            tracing::warn!(%port, "cannot kill a port of an AnyEvent::MP 0.9 node");
+            return;
+        }
+    }
+    let mut m = vec![Value::from(""), Value::from("kil1"), Value::from(port.name())];
+    m.extend(reason.0);
+    net.send_raw(&node, Msg(m));
+}
+
+/// Registers a monitor on a remote port; `Some` means fire it now.
 pub(crate) fn mon(
-    _shared: &Arc<Shared>,
+    shared: &Arc<Shared>,
     port: &PortId,
-    _id: u64,
+    id: u64,
     action: Action,
 ) -> Option<(String, Action, Reason)> {
-    Some((
-        port.name().to_owned(),
-        action,
-        Reason::transport_error(port.node_str(), "this node has no network"),
-    ))
+    let Some(net) = shared.net() else {
+        return Some((
+            port.name().to_owned(),
+            action,
+            Reason::transport_error(port.node_str(), "this node has no network configured"),
+        ));
+    };
+    let node = port.node();
+    let peer = net.peer(&node);
+    let first = {
+        let mut st = peer.st.lock();
+        let list = st.monitors.entry(port.name().into()).or_default();
+        list.push((id, action));
+        list.len() == 1
+    };
+    if first && !port.is_node_port() {
+        net.send_raw(&node, Msg(vec![Value::from(""), Value::from("mon1"), Value::from(port.name())]));
+    } else if port.is_node_port() && !net.is_up(&node) {
+        // Monitoring a whole node: make sure we try to reach it.
+        net.send_raw(&node, Msg(vec![]));
+    }
+    None
 }
 
-pub(crate) fn unmon(_shared: &Arc<Shared>, _port: &PortId, _id: u64) {}
+/// Removes a monitor on a remote port (`mon0` when it was the last).
+pub(crate) fn unmon(shared: &Arc<Shared>, port: &PortId, id: u64) {
+    let Some(net) = shared.net() else { return };
+    let node = port.node();
+    let Some(peer) = net.existing_peer(&node) else { return };
+    let last = {
+        let mut st = peer.st.lock();
+        let Some(list) = st.monitors.get_mut(port.name()) else { return };
+        let before = list.len();
+        list.retain(|(i, _)| *i != id);
+        let removed = list.len() != before;
+        let empty = list.is_empty();
+        if empty {
+            st.monitors.remove(port.name());
+        }
+        removed && empty
+    };
+    if last && !port.is_node_port() && net.is_up(&node) {
+        net.send_raw(&node, Msg(vec![Value::from(""), Value::from("mon0"), Value::from(port.name())]));
+    }
+}
 
-pub(crate) fn spawn(shared: &Arc<Shared>, node: &NodeId, name: &str, _init: &str, _args: Msg) -> PortId {
-    let _ = shared;
-    PortId::new(format!("{node}#{name}")).unwrap_or_else(|_| node.node_port())
+/// `spawn` on another node: the name is ours, the port is theirs.
+pub(crate) fn spawn(shared: &Arc<Shared>, node: &NodeId, name: &str, init: &str, args: Msg) -> PortId {
+    let port = node.port(name).unwrap_or_else(|_| node.node_port());
+    let Some(net) = shared.net() else {
+        tracing::warn!(%node, init, "spawn on another node dropped: this node has no network configured");
+        return port;
+    };
+    let mut m =
+        vec![Value::from(""), Value::from(crate::kernel::SPAWN), Value::from(name), Value::from(init)];
+    m.extend(args.0);
+    net.send_raw(node, Msg(m));
+    port
 }

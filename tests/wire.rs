@@ -1,0 +1,240 @@
+//! Nodes talking over real TCP on 127.0.0.1 in one process (P14, P16,
+//! P17, P25, P28-P31, P33, P35) and the node port's requests.
+
+use std::time::Duration;
+
+use aemp::{msg, MonAction, NetConfig, Node, Reason, Value};
+use aemp_tests::{collector, death, next, within};
+
+const SECRET: &str = "wire-test-secret";
+
+fn cfg() -> NetConfig {
+    let mut c = NetConfig::default();
+    c.binds = vec!["127.0.0.1:0".into()];
+    c.secret = Some(SECRET.into());
+    c.connect_timeout = 3.0;
+    c
+}
+
+async fn public(id: &str) -> Node {
+    Node::builder().id(id).net_config(cfg()).build().await.unwrap()
+}
+
+/// Two public nodes that know each other's address.
+async fn pair(a: &str, b: &str) -> (Node, Node) {
+    let na = public(a).await;
+    let nb = public(b).await;
+    na.add_node_addr(nb.id(), nb.listen_addrs()[0].clone());
+    nb.add_node_addr(na.id(), na.listen_addrs()[0].clone());
+    (na, nb)
+}
+
+fn echo(node: &Node) -> aemp::PortId {
+    node.port_with(|ctx, m| -> aemp::Result<()> {
+        let reply = m.port(0)?;
+        ctx.snd(&reply, m.rest(1));
+        Ok(())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p14_remote_ping_pong_over_tcp() {
+    aemp_tests::init_tracing();
+    let (a, b) = pair("pp-a", "pp-b").await;
+    let e = echo(&b);
+    let (c, mut rx) = collector(&a);
+    a.snd(&e, msg![&c, "ping", 1]);
+    assert_eq!(next(&mut rx).await, msg!["ping", 1]);
+    // And back again, many times, in order.
+    for i in 0..100 {
+        a.snd(&e, msg![&c, i]);
+        assert_eq!(next(&mut rx).await, msg![i]);
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p17_remote_messages_from_one_sender_arrive_in_order() {
+    let (a, b) = pair("ord-a", "ord-b").await;
+    let (c, mut rx) = collector(&a);
+    let mut expect = 0u64;
+    let cc = c.clone();
+    let sink = b.port_with(move |ctx, m| -> aemp::Result<()> {
+        let i: u64 = m.get(0)?;
+        if i != expect {
+            return Err(aemp::Error::die(format!("got {i}, expected {expect}")));
+        }
+        expect += 1;
+        if i == 19_999 {
+            ctx.snd(&cc, msg!["done"]);
+        }
+        Ok(())
+    });
+    let guard = a.mon(&sink, MonAction::send(&c, msg!["sink died"]));
+    for i in 0..20_000u64 {
+        a.snd(&sink, msg![i]);
+    }
+    assert_eq!(next(&mut rx).await, msg!["done"]);
+    drop(guard);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p29_p30_remote_spawn_by_name_and_monitor() {
+    let (a, b) = pair("sp-a", "sp-b").await;
+    b.register("Remote::echo", |ctx, args| -> aemp::Result<()> {
+        let tag: String = args.get(0)?;
+        let me = ctx.self_id();
+        ctx.rcv(&me, move |ctx, m| -> aemp::Result<()> {
+            if m.tag() == Some("quit") {
+                ctx.kil_self(aemp::Reason(m.0[1..].to_vec()));
+                return Ok(());
+            }
+            let r = m.port(0)?;
+            ctx.snd(&r, msg![tag.clone()]);
+            Ok(())
+        });
+        Ok(())
+    });
+    let (c, mut rx) = collector(&a);
+    let p = a.spawn(b.id(), "Remote::echo", msg!["hi"]);
+    assert_eq!(p.node(), *b.id());
+    let d = a.dead(&p);
+    a.snd(&p, msg![&c]);
+    assert_eq!(next(&mut rx).await, msg!["hi"]);
+    a.snd(&p, msg!["quit", "custom_reason", "bye"]);
+    assert_eq!(within(d).await, Reason::from(msg!["custom_reason", "bye"]));
+
+    // An unknown init function: the monitor learns why (SPEC C.4).
+    let q = a.spawn(b.id(), "No::Such::init", msg![]);
+    let r = death(&a, &q).await;
+    assert_eq!(r.kind(), Some("die"), "{r}");
+    assert!(r.to_string().contains("No::Such::init"), "{r}");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p24_monitoring_a_missing_remote_port_fires_no_such_port() {
+    let (a, b) = pair("ns-a", "ns-b").await;
+    let ghost = b.id().port("never-existed").unwrap();
+    let r = death(&a, &ghost).await;
+    assert_eq!(r, Reason::no_such_port());
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p27_remote_kil_between_aemp_nodes() {
+    let (a, b) = pair("k-a", "k-b").await;
+    let target = b.port_with(|_, _| {});
+    let d = b.dead(&target);
+    let watch = a.dead(&target);
+    a.kil(&target, msg!["remote", "kill"]);
+    assert_eq!(within(d).await, Reason::from(msg!["remote", "kill"]));
+    assert_eq!(within(watch).await, Reason::from(msg!["remote", "kill"]));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p28_losing_a_node_fires_monitors_with_transport_error() {
+    let (a, b) = pair("te-a", "te-b").await;
+    let p = echo(&b);
+    let (c, mut rx) = collector(&a);
+    a.snd(&p, msg![&c, "up"]);
+    assert_eq!(next(&mut rx).await, msg!["up"]);
+    let d = a.dead(&p);
+    b.shutdown().await;
+    let r = within(d).await;
+    assert_eq!(r.kind(), Some("transport_error"), "{r}");
+    assert_eq!(r.0[1], Value::from("te-b"));
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p28_unreachable_node_fires_unable_to_connect() {
+    let a = public("un-a").await;
+    let nowhere = aemp::NodeId::new("nowhere").unwrap();
+    // A port that was never listening.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    drop(l);
+    a.add_node_addr(&nowhere, addr);
+    let r = death(&a, &nowhere.port("x").unwrap()).await;
+    assert_eq!(r, Reason::transport_error("nowhere", "unable to connect"));
+    a.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p33_a_wrong_secret_is_refused_on_both_sides() {
+    let a = public("ws-a").await;
+    let mut other = cfg();
+    other.secret = Some("another secret".into());
+    let b = Node::builder().id("ws-b").net_config(other).build().await.unwrap();
+    a.add_node_addr(b.id(), b.listen_addrs()[0].clone());
+    b.add_node_addr(a.id(), a.listen_addrs()[0].clone());
+    let p = b.port_with(|_, _| {});
+    let r = death(&a, &p).await;
+    assert_eq!(r, Reason::transport_error("ws-b", "unable to connect"));
+    assert!(a.up_nodes().is_empty() && b.up_nodes().is_empty());
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p35_seeds_mesh_and_groups_and_a_private_node_reaches_a_third_node() {
+    aemp_tests::init_tracing();
+    let seed = public("g-seed").await;
+    let seed_addr = seed.listen_addrs()[0].clone();
+    let mut c = cfg();
+    c.seeds = vec![seed_addr.clone()];
+    let public2 = Node::builder().id("g-public").net_config(c.clone()).build().await.unwrap();
+    let server = echo(&public2);
+    public2.register_group(&server, "echo").unwrap();
+    let mut private = c.clone();
+    private.binds.clear();
+    let client = Node::builder().id("g-private").net_config(private).build().await.unwrap();
+    // The private node learns the group through the seed, then talks to the
+    // third node directly.
+    let (tx, mut joined) = tokio::sync::mpsc::unbounded_channel();
+    client.mon_group("echo", move |ev| {
+        let _ = tx.send(ev.clone());
+    });
+    let ev = within(joined.recv()).await.unwrap();
+    assert_eq!(ev, aemp::GroupEvent::Joined(server.clone()));
+    let (col, mut rx) = collector(&client);
+    client.snd(&server, msg![&col, "via group"]);
+    assert_eq!(next(&mut rx).await, msg!["via group"]);
+    assert!(client.up_nodes().contains(public2.id()));
+    // The member leaves when it dies.
+    public2.kil(&server, Reason::normal());
+    let ev = within(joined.recv()).await.unwrap();
+    assert_eq!(ev, aemp::GroupEvent::Left(server.clone()));
+    for n in [client, public2, seed] {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_port_answers_info_time_and_refuses_eval() {
+    let (a, b) = pair("np-a", "np-b").await;
+    let np = b.id().node_port();
+    let (c, mut rx) = collector(&a);
+    a.snd(&np, msg!["info", &c, "pre"]);
+    assert_eq!(next(&mut rx).await, msg!["pre", "np-b"]);
+    a.snd(&np, msg!["time", &c]);
+    let t = next(&mut rx).await;
+    assert!(matches!(t.0[0], Value::Float(_)), "{t}");
+    a.snd(&np, msg!["eval", "system('rm -rf /')", &c, "e"]);
+    assert_eq!(next(&mut rx).await, msg!["e", "eval is not supported by aemp"]);
+    a.snd(&np, msg!["up_nodes", &c]);
+    assert_eq!(next(&mut rx).await, msg!["np-a"]);
+    a.snd(&np, msg!["snd", &c, "relayed"]);
+    assert_eq!(next(&mut rx).await, msg!["relayed"]);
+    let _ = Duration::ZERO;
+    a.shutdown().await;
+    b.shutdown().await;
+}
