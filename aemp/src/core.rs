@@ -670,7 +670,8 @@ impl Core {
     /// Runs a registered init function in a new port (local spawn).
     pub(crate) fn spawn_local(&mut self, key: Key, init: &str, args: Msg) {
         let name = self.name_of(&key);
-        let f = self.shared.inits.read().get(init).cloned();
+        let f =
+            self.shared.inits.read().get(init).cloned().or_else(|| GLOBAL_INITS.read().get(init).cloned());
         let Some(f) = f else {
             tracing::warn!(init, port = %name, "spawn of an unregistered init function refused");
             self.remember_failed_spawn(&name, Reason::die(format!("unknown init function {init:?}")));
@@ -686,6 +687,14 @@ impl Core {
             self.kill(&key, reason);
         }
     }
+}
+
+static GLOBAL_INITS: std::sync::LazyLock<RwLock<HashMap<String, InitFn>>> =
+    std::sync::LazyLock::new(|| RwLock::new(HashMap::new()));
+
+/// Registers an init function for every node of the process.
+pub(crate) fn register_global_init(name: &str, f: InitFn) {
+    GLOBAL_INITS.write().insert(name.to_owned(), f);
 }
 
 /// The reason for a callback's error.

@@ -48,6 +48,7 @@
 //! plain closures and must not block; long work belongs in a task
 //! ([`Ctx::spawn_task`]) or an async port ([`Node::spawn_async`]).
 
+pub mod config;
 mod core;
 mod de;
 mod error;
@@ -79,11 +80,61 @@ pub use crate::reason::Reason;
 pub use crate::ser::to_value;
 pub use crate::value::{Bytes, Map, Msg, Value};
 
-/// Starts a node from a profile of the configuration (placeholder: the
-/// profile name becomes the node ID).
+/// Starts a node from a profile of the configuration file (the seed's
+/// `initialise_node`, P05).
+///
+/// The file is `$AEMP_CONFIG`, else the per-user default
+/// ([`config::Config::default_path`]); a missing file means defaults. An
+/// empty `profile` means the host name. The profile's node ID becomes this
+/// node's (`anon/` a random one), it binds its `binds` (by default the node
+/// ID read as `host:port`), dials its `seeds`, and spawns its `services`
+/// (init functions registered with [`register_init`]) on itself.
 ///
 /// # Errors
-/// See [`NodeBuilder::build`].
+/// [`Error::Config`] for a malformed file or profile, and what
+/// [`NodeBuilder::build`] returns.
 pub async fn initialise_node(profile: &str) -> Result<Node> {
-    Node::builder().id(profile).build().await
+    let cfg = config::Config::load(&config::Config::default_path())?;
+    let name = if profile.is_empty() { config::hostname() } else { profile.to_owned() };
+    let p = cfg.profile(&name)?;
+    let node = NodeBuilder::from_profile(&p)?.build().await?;
+    for s in &p.services {
+        if s.ends_with("::") {
+            tracing::debug!(service = %s, "package-only service entry ignored");
+            continue;
+        }
+        node.spawn(node.id(), s, Msg::new());
+    }
+    Ok(node)
+}
+
+/// Makes a new private key and self-signed certificate (CA:TRUE, for 10
+/// years) in-process, as one PEM: what `aemp gencert` stores. Nodes that
+/// share it trust each other (SPEC A.5).
+///
+/// # Errors
+/// [`Error::Tls`] if key generation fails.
+pub fn generate_cert_pem(common_name: &str) -> Result<String> {
+    crate::tls::generate_cert_pem(common_name)
+}
+
+/// Checks that a PEM holds a usable key and certificate.
+///
+/// # Errors
+/// [`Error::Tls`] naming the problem.
+pub fn check_cert_pem(pem: &str) -> Result<()> {
+    crate::tls::TlsSetup::from_pem(pem).map(|_| ())
+}
+
+/// Registers an init function for every node of this process (see
+/// [`Node::register`], which registers for one node and takes precedence).
+pub fn register_init<F, R>(name: &str, f: F)
+where
+    F: Fn(&mut Ctx<'_>, Msg) -> R + Send + Sync + 'static,
+    R: CallbackResult,
+{
+    crate::core::register_global_init(
+        name,
+        std::sync::Arc::new(move |ctx: &mut Ctx<'_>, m| f(ctx, m).into_result()),
+    );
 }

@@ -450,6 +450,54 @@ impl NodeBuilder {
         self
     }
 
+    /// A builder from a configuration profile (see [`crate::initialise_node`]).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an extra key of the wrong type.
+    pub fn from_profile(p: &crate::config::Profile) -> Result<NodeBuilder> {
+        let mut net = crate::net::NetConfig {
+            binds: p.binds.clone(),
+            seeds: p.seeds.clone(),
+            secret: p.secret.clone(),
+            cert_pem: p.cert.clone(),
+            monitor_timeout: p.monitor_timeout,
+            network_latency: p.network_latency,
+            connect_interval: p.connect_interval,
+            ..Default::default()
+        };
+        let flag = |k: &str| -> Result<Option<bool>> {
+            match p.extra.get(k) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(serde_json::Value::Bool(b)) => Ok(Some(*b)),
+                Some(_) => Err(Error::Config(format!("profile {:?}: {k} must be true or false", p.name))),
+            }
+        };
+        let size = |k: &str| -> Result<Option<usize>> {
+            match p.extra.get(k) {
+                None | Some(serde_json::Value::Null) => Ok(None),
+                Some(v) => v.as_u64().map(|n| Some(n as usize)).ok_or_else(|| {
+                    Error::Config(format!("profile {:?}: {k} must be a whole number", p.name))
+                }),
+            }
+        };
+        if let Some(b) = flag("allow_cleartext")? {
+            net.allow_cleartext = b;
+        }
+        if let Some(b) = flag("allow_tls_anon")? {
+            net.allow_tls_anon = b;
+        }
+        if let Some(n) = size("max_message")? {
+            net.max_message = n;
+        }
+        if let Some(n) = size("send_queue_limit")? {
+            net.send_queue_limit = n;
+        }
+        if let Some(n) = size("max_connections")? {
+            net.max_connections = n;
+        }
+        Ok(NodeBuilder { id: Some(p.nodeid.clone()), net })
+    }
+
     /// Network settings in full.
     pub fn net_config(mut self, cfg: crate::net::NetConfig) -> Self {
         self.net = cfg;
