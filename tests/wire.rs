@@ -238,3 +238,28 @@ async fn node_port_answers_info_time_and_refuses_eval() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p33_tls_with_a_shared_self_signed_certificate_and_a_stranger_refused() {
+    let pem = aemp::generate_cert_pem("AnyEvent::MP").unwrap();
+    let mut c = cfg();
+    c.cert_pem = Some(pem.clone());
+    let a = Node::builder().id("tls-a").net_config(c.clone()).build().await.unwrap();
+    let b = Node::builder().id("tls-b").net_config(c.clone()).build().await.unwrap();
+    a.add_node_addr(b.id(), b.listen_addrs()[0].clone());
+    let e = echo(&b);
+    let (col, mut rx) = collector(&a);
+    a.snd(&e, msg![&col, "over tls"]);
+    assert_eq!(next(&mut rx).await, msg!["over tls"]);
+
+    // A node with another certificate is not trusted.
+    let mut s = cfg();
+    s.cert_pem = Some(aemp::generate_cert_pem("stranger").unwrap());
+    let stranger = Node::builder().id("tls-stranger").net_config(s).build().await.unwrap();
+    stranger.add_node_addr(b.id(), b.listen_addrs()[0].clone());
+    let r = death(&stranger, &e).await;
+    assert_eq!(r, Reason::transport_error("tls-b", "unable to connect"));
+    for n in [a, b, stranger] {
+        n.shutdown().await;
+    }
+}

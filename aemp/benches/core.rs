@@ -169,13 +169,15 @@ async fn port_creation(node: &Node) -> (f64, f64) {
     (rate, LIVE.load(Ordering::SeqCst) as f64 / PORTS as f64)
 }
 
+type BaselineCallback = Box<dyn FnMut(Msg) + Send>;
+
 /// The baseline for ports: a `HashMap` of optional boxed callbacks filled
 /// from a second thread through a channel, with a string ID made per entry.
 fn baseline_creation() -> f64 {
     let t0 = Instant::now();
     let (tx, rx) = std::sync::mpsc::channel::<u64>();
     let table = std::thread::spawn(move || {
-        let mut t: std::collections::HashMap<u64, Option<Box<dyn FnMut(Msg) + Send>>> = Default::default();
+        let mut t: std::collections::HashMap<u64, Option<BaselineCallback>> = Default::default();
         while let Ok(i) = rx.recv() {
             t.insert(i, None);
         }

@@ -51,6 +51,8 @@ pub(crate) enum Handler {
 /// One port.
 pub(crate) struct PortEntry {
     default: Handler,
+    // Boxed so that a port without tag callbacks pays one pointer, not a whole map.
+    #[allow(clippy::box_collection)]
     tags: Option<Box<HashMap<Box<str>, Handler>>>,
     links: Option<Box<Links>>,
 }

@@ -62,7 +62,7 @@ mod node;
 mod port;
 mod reason;
 mod ser;
-mod tls;
+pub mod tls;
 mod util;
 mod value;
 pub mod wire;

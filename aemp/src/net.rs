@@ -625,8 +625,7 @@ impl Net {
             let inner = Prefixed { pre: leftover, pos: 0, inner: stream };
             stream = if greeting::we_are_tls_client(&l2, &r2) {
                 let c = tokio_rustls::TlsConnector::from(tls.client_config());
-                let name = rustls_pki_types::ServerName::try_from("aemp-node")
-                    .map_err(|e| Error::Tls(e.to_string()))?;
+                let name = crate::tls::server_name();
                 Box::new(
                     c.connect(name, inner)
                         .await

@@ -1,0 +1,224 @@
+//! The node as a peer of an AnyEvent::MP 0.9 node sees it: a raw client
+//! that speaks protocol version 0 byte by byte, as the captures in
+//! `transcripts-0.9.txt` (sessions C and D) do.
+
+use std::time::Duration;
+
+use aemp::wire::auth::{self, AuthLine, AuthMethod};
+use aemp::wire::codec::{FrameReader, JsonReader, Limits};
+use aemp::{msg, NetConfig, Node, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const SECRET: &str = "aemp-test-secret-0123456789";
+const NONCE: &str =
+    "H5zJa4inrdNrzXlLF5XgTTCPaa1hXiNWc/uyRZZqaESnx8CYxaqDJDKhQK5di9VSINB6iyuVuDonxZpy0qYssCLa";
+
+async fn server() -> Node {
+    let mut c = NetConfig::default();
+    c.binds = vec!["127.0.0.1:0".into()];
+    c.secret = Some(SECRET.into());
+    let n = Node::builder().id("aemp-server").net_config(c).build().await.unwrap();
+    n.named_port("echo", |ctx, m| -> aemp::Result<()> {
+        let reply = m.port(1)?;
+        let mut out = aemp::Msg(m.0[2..].to_vec());
+        match m.tag() {
+            Some("ping") => out.0.insert(0, Value::from("pong")),
+            Some(t) => out.0.insert(0, Value::from(t)),
+            None => {}
+        }
+        ctx.snd(&reply, out);
+        Ok(())
+    })
+    .unwrap();
+    n
+}
+
+struct Raw {
+    sock: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    async fn connect(node: &Node) -> Raw {
+        let sock = TcpStream::connect(node.listen_addrs()[0].as_str()).await.unwrap();
+        Raw { sock, buf: Vec::new() }
+    }
+
+    async fn line(&mut self) -> Option<String> {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line = String::from_utf8(self.buf[..i].to_vec()).unwrap();
+                self.buf.drain(..=i);
+                return Some(line);
+            }
+            let mut chunk = [0u8; 4096];
+            let n =
+                tokio::time::timeout(aemp_tests::PATIENCE, self.sock.read(&mut chunk)).await.ok()?.ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    async fn send(&mut self, text: &str) {
+        self.sock.write_all(text.as_bytes()).await.unwrap();
+    }
+
+    /// The next JSON message, or `None` when the node closes the connection.
+    async fn msg(&mut self, r: &mut JsonReader) -> Option<Vec<Value>> {
+        loop {
+            if let Some((m, used)) = r.decode(&self.buf).unwrap() {
+                self.buf.drain(..used);
+                return Some(m);
+            }
+            let mut chunk = [0u8; 4096];
+            let n =
+                tokio::time::timeout(aemp_tests::PATIENCE, self.sock.read(&mut chunk)).await.ok()?.ok()?;
+            if n == 0 {
+                return None;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Reads until the node closes the connection; fails if it does not.
+    async fn expect_close(&mut self) {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match tokio::time::timeout(aemp_tests::PATIENCE, self.sock.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return,
+                Ok(Ok(_)) => continue,
+                Err(_) => panic!("the node did not close the connection"),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p34_a_minimal_json_peer_authenticates_with_hmac_md6_and_talks() {
+    let node = server().await;
+    let mut raw = Raw::connect(&node).await;
+    let l1 = "aemp;0;pyraw;hmac_md6_64_256;json;provider=py-raw-0;timeout=30";
+    raw.send(&format!("{l1}\n{NONCE}\n")).await;
+    let r1 = raw.line().await.unwrap();
+    let r2 = raw.line().await.unwrap();
+    assert!(
+        r1.starts_with("aemp;0;aemp-server;hmac_blake3_256,tls_md6_64_256,hmac_md6_64_256;msgpack,json;"),
+        "{r1}"
+    );
+    // The node picks the first method of OUR list it can send, and json.
+    let a = AuthLine::parse(&raw.line().await.unwrap()).unwrap();
+    assert_eq!((a.method.as_str(), a.framing.as_str()), ("hmac_md6_64_256", "json"));
+    auth::verify(AuthMethod::HmacMd6, Some(SECRET), (l1, NONCE), (&r1, &r2), &a.token).unwrap();
+    let tok = auth::token(AuthMethod::HmacMd6, Some(SECRET), (l1, NONCE), (&r1, &r2)).unwrap();
+    raw.send(&format!("hmac_md6_64_256;{tok};json\n")).await;
+    // Session C's six messages, LF separated.
+    raw.send(concat!(
+        "[\"echo\",\"ping\",\"pyraw#r1\",\"hi from python\"]\n",
+        "[\"echo\",\"py-tag\",\"pyraw#r1\",[1,2,{\"x\":null}]]\n",
+        "[\"\",\"time\",\"pyraw#r2\"]\n",
+        "[\"\",\"info\",\"pyraw#r3\"]\n",
+        "[\"\",\"mon1\",\"no-such-port\"]\n",
+        "[]\n"
+    ))
+    .await;
+    let mut r = JsonReader::new(Limits::default());
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        let m = raw.msg(&mut r).await.expect("a message");
+        // Global's greeting messages come first (SPEC A.10); skip them.
+        if m.first().and_then(Value::as_str).is_some_and(|d| d.is_empty())
+            && m.get(1).and_then(Value::as_str) == Some("AnyEvent::MP::_spawn")
+        {
+            assert_eq!(m[3], Value::from("AnyEvent::MP::Global::connect"));
+            continue;
+        }
+        if m.get(1).and_then(Value::as_str).is_some_and(|t| t == "addr" || t == "mon1") {
+            continue;
+        }
+        got.push(m);
+    }
+    assert_eq!(got[0], msg!["r1", "pong", "hi from python"].0);
+    let list = Value::Array(vec![Value::from(1), Value::from(2), {
+        let mut m = aemp::Map::new();
+        m.insert("x".into(), Value::Null);
+        Value::Map(m)
+    }]);
+    assert_eq!(got[1], vec![Value::from("r1"), Value::from("py-tag"), list]);
+    assert_eq!(got[2][0], Value::from("r2"));
+    assert!(matches!(got[2][1], Value::Float(f) if f.fract() != 0.0), "time has a fraction: {:?}", got[2]);
+    assert_eq!(got[3], msg!["r3", "aemp-server"].0);
+    assert_eq!(got[4], msg!["", "kil", "no-such-port", "no_such_port", "cannot monitor nonexistent port"].0);
+    node.shutdown().await;
+}
+
+async fn refused(greeting: &str, auth_line: Option<&str>) {
+    let node = server().await;
+    let mut raw = Raw::connect(&node).await;
+    raw.send(greeting).await;
+    if let Some(a) = auth_line {
+        raw.send(a).await;
+    }
+    raw.expect_close().await;
+    // The node keeps serving others.
+    let probe = Node::builder().build().await.unwrap();
+    drop(probe);
+    let mut again = Raw::connect(&node).await;
+    assert!(again.line().await.unwrap().starts_with("aemp;0;aemp-server;"));
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_in_cleartext_is_refused_as_cleartext_is_not_allowed() {
+    refused(
+        &format!("aemp;0;pyraw;hmac_md6_64_256;json;timeout=30\n{NONCE}\n"),
+        Some("cleartext;57524f4e472d736563726574;json\n"),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_hmac_token_is_refused() {
+    refused(
+        &format!("aemp;0;pyraw;hmac_md6_64_256;json;timeout=30\n{NONCE}\n"),
+        Some(&format!("hmac_md6_64_256;{};json\n", "0".repeat(64))),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_version_1_is_refused() {
+    refused(&format!("aemp;1;pyv1;hmac_md6_64_256;json\n{NONCE}\n"), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storable_only_peer_is_refused() {
+    refused(&format!("aemp;0;perl;hmac_md6_64_256;storable;timeout=30\n{NONCE}\n"), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_claiming_our_node_id_is_refused() {
+    refused(&format!("aemp;0;aemp-server;hmac_md6_64_256;json\n{NONCE}\n"), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_handshake_line_is_refused() {
+    refused(&format!("aemp;0;{};hmac_md6_64_256;json\n", "x".repeat(10_000)), None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_that_never_finishes_is_dropped() {
+    let mut c = NetConfig::default();
+    c.binds = vec!["127.0.0.1:0".into()];
+    c.secret = Some(SECRET.into());
+    c.handshake_timeout = 0.5;
+    let node = Node::builder().id("slow-hs").net_config(c).build().await.unwrap();
+    let mut raw = Raw::connect(&node).await;
+    raw.send("aemp;0;silent;hmac_md6_64_256;json\n").await;
+    // No nonce, no auth line: the node closes after its deadline.
+    raw.expect_close().await;
+    let _ = Duration::ZERO;
+    node.shutdown().await;
+}
