@@ -1,0 +1,109 @@
+//! The `aemp` tool run as a subprocess: configuration commands on a
+//! temporary file, and client commands against a live node.
+
+use std::process::{Command, Output};
+
+use aemp::{msg, NetConfig, Node};
+
+fn aemp(config: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_aemp"))
+        .env("AEMP_CONFIG", config)
+        .env("HOME", config.parent().unwrap())
+        .args(args)
+        .output()
+        .expect("aemp runs")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "aemp failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn configuration_commands_edit_the_file_and_profiles_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.json");
+    ok(&aemp(&cfg, &["setsecret", "s3cret"]));
+    ok(&aemp(&cfg, &["addseed", "127.0.0.1:4040"]));
+    ok(&aemp(&cfg, &["profile", "web", "setnodeid", "web-1"]));
+    ok(&aemp(&cfg, &["profile", "web", "setbinds", "127.0.0.1:4041", "127.0.0.1:4042"]));
+    let shown: serde_json::Value = serde_json::from_str(&ok(&aemp(&cfg, &["showconfig", "web"]))).unwrap();
+    assert_eq!(shown["nodeid"], "web-1");
+    assert_eq!(shown["seeds"], serde_json::json!(["127.0.0.1:4040"]));
+    assert_eq!(shown["binds"], serde_json::json!(["127.0.0.1:4041", "127.0.0.1:4042"]));
+    assert_eq!(shown["secret"], "<hidden>");
+    let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    assert_eq!(raw["secret"], "s3cret");
+    ok(&aemp(&cfg, &["gencert"]));
+    let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    assert!(raw["cert"].as_str().unwrap().contains("BEGIN CERTIFICATE"));
+    ok(&aemp(&cfg, &["delprofile", "web"]));
+    let o = aemp(&cfg, &["showprofile", "web"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "one-line error: {err}");
+    assert!(err.contains("no profile"), "{err}");
+}
+
+#[test]
+fn a_malformed_config_file_is_an_error_with_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.json");
+    std::fs::write(&cfg, "{\n  \"secret\": \"x\",\n  \"seeds\": [1 2]\n}\n").unwrap();
+    let o = aemp(&cfg, &["showconfig"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(err.contains("line 3"), "{err}");
+    // Nothing was reset.
+    assert!(std::fs::read_to_string(&cfg).unwrap().contains("[1 2]"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_snd_and_mon_against_a_live_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.json");
+    let mut c = NetConfig::default();
+    c.binds = vec!["127.0.0.1:0".into()];
+    c.secret = Some("cli-secret".into());
+    let node = Node::builder().id("cli-target").net_config(c).build().await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    node.named_port("echo", move |ctx, m| -> aemp::Result<()> {
+        let _ = tx.send(m.clone());
+        if let Some(reply) = m.0.last().and_then(|v| v.as_str()).and_then(|s| aemp::PortId::new(s).ok()) {
+            if m.tag() == Some("ping") {
+                ctx.snd(&reply, msg!["pong", m.0[1].clone()]);
+            }
+        }
+        Ok(())
+    })
+    .unwrap();
+    let addr = node.listen_addrs()[0].clone();
+    let base = ["--seed", addr.as_str(), "--secret", "cli-secret"];
+    let run = |args: Vec<String>| {
+        let cfg = cfg.clone();
+        tokio::task::spawn_blocking(move || {
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            aemp(&cfg, &a)
+        })
+    };
+    let args = |extra: &[&str]| -> Vec<String> { base.iter().chain(extra).map(|s| s.to_string()).collect() };
+
+    let out = run(args(&["rpc", "cli-target#echo", "ping", "{\"n\":1}"])).await.unwrap();
+    assert_eq!(ok(&out).trim(), r#"["pong",{"n":1}]"#);
+
+    let out = run(args(&["snd", "cli-target#echo", "hello", "42", "[1,2]"])).await.unwrap();
+    ok(&out);
+    let mut got = rx.recv().await.unwrap();
+    while got.tag() != Some("hello") {
+        got = rx.recv().await.unwrap();
+    }
+    assert_eq!(got, msg!["hello", 42, vec![1, 2]]);
+
+    // A port that does not exist: the monitor fires at once with the reason.
+    let out = run(args(&["mon", "cli-target#never-was"])).await.unwrap();
+    assert_eq!(ok(&out).trim(), r#"["no_such_port","cannot monitor nonexistent port"]"#);
+
+    let out = run(args(&["--timeout", "1", "rpc", "cli-target#", "bogus"])).await.unwrap();
+    assert!(!out.status.success(), "an unanswered request fails");
+    node.shutdown().await;
+}
