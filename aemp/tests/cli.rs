@@ -107,3 +107,50 @@ async fn rpc_snd_and_mon_against_a_live_node() {
     assert!(!out.status.success(), "an unanswered request fails");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p28_killing_a_peer_process_fires_monitors_with_transport_error() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.json");
+    std::fs::write(
+        &cfg,
+        r#"{"version":1,"secret":"proc-secret","profile":{"victim":{"nodeid":"proc-victim","binds":["127.0.0.1:0"]}}}"#,
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aemp"))
+        .env("AEMP_CONFIG", &cfg)
+        .args(["run", "victim"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `aemp run` says where it listens.
+    let stderr = child.stderr.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut l = String::new();
+        let mut r = std::io::BufReader::new(stderr);
+        while r.read_line(&mut l).unwrap() > 0 && !l.contains("running on") {
+            l.clear();
+        }
+        l
+    })
+    .await
+    .unwrap();
+    let addr = line.split('"').nth(1).expect("an address").to_owned();
+    let mut c = NetConfig::default();
+    c.binds = vec!["127.0.0.1:0".into()];
+    c.secret = Some("proc-secret".into());
+    let node = Node::builder().id("proc-watcher").net_config(c).build().await.unwrap();
+    let victim = aemp::NodeId::new("proc-victim").unwrap();
+    node.add_node_addr(&victim, addr);
+    // Prove the link is up with a request, then watch the node.
+    let info =
+        node.call(&victim.node_port(), msg!["info"], std::time::Duration::from_secs(20)).await.unwrap();
+    assert_eq!(info, msg!["proc-victim"]);
+    let dead = node.dead(&victim.node_port());
+    child.kill().unwrap();
+    let _ = child.wait();
+    let reason = tokio::time::timeout(std::time::Duration::from_secs(20), dead).await.expect("monitor fired");
+    assert_eq!(reason.kind(), Some("transport_error"), "{reason}");
+    node.shutdown().await;
+}
