@@ -263,3 +263,39 @@ async fn p33_tls_with_a_shared_self_signed_certificate_and_a_stranger_refused() 
         n.shutdown().await;
     }
 }
+
+#[derive(aemp::AempMessage, Debug, Clone, PartialEq)]
+enum Chat {
+    Join { client: aemp::PortId, nick: String },
+    Say(String, u32),
+    Leave,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_and_untyped_ports_talk_across_two_nodes() {
+    let (a, b) = pair("typed-a", "typed-b").await;
+    // A typed server on b.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let server = b.port_typed::<Chat, _, _>(move |_ctx, m: Chat| {
+        let _ = tx.send(m);
+    });
+    // An untyped client on a sends the wire shape by hand...
+    let (c, _crx) = collector(&a);
+    a.snd(server.id(), msg!["join", &c, "bob"]);
+    assert_eq!(within(rx.recv()).await.unwrap(), Chat::Join { client: c.clone(), nick: "bob".into() });
+    // ...and a typed send from a arrives typed.
+    a.snd_typed(&server, &Chat::Say("hi".into(), 2)).unwrap();
+    assert_eq!(within(rx.recv()).await.unwrap(), Chat::Say("hi".into(), 2));
+    a.snd_typed(&server, &Chat::Leave).unwrap();
+    assert_eq!(within(rx.recv()).await.unwrap(), Chat::Leave);
+    // A typed message to an untyped port arrives as the tag-first list.
+    let (u, mut urx) = collector(&b);
+    a.snd(&u, aemp::Message::to_msg(&Chat::Say("raw".into(), 7)).unwrap());
+    assert_eq!(next(&mut urx).await, msg!["say", "raw", 7]);
+    // A peer cannot do more than kill the port with a bad message.
+    let d = a.dead(server.id());
+    a.snd(server.id(), msg!["say", 5, "not a number"]);
+    assert_eq!(within(d).await.kind(), Some("die"));
+    a.shutdown().await;
+    b.shutdown().await;
+}

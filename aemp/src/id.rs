@@ -141,10 +141,24 @@ impl Serialize for NodeId {
     }
 }
 
+/// Reads an ID from a string without first copying it into a `String`.
+struct IdVisitor<T>(fn(&str) -> Result<T>);
+
+impl<T> serde::de::Visitor<'_> for IdVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> std::result::Result<T, E> {
+        (self.0)(s).map_err(E::custom)
+    }
+}
+
 impl<'de> Deserialize<'de> for NodeId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<NodeId, D::Error> {
-        let s = String::deserialize(d)?;
-        NodeId::new(&s).map_err(serde::de::Error::custom)
+        d.deserialize_str(IdVisitor(|s| NodeId::new(s)))
     }
 }
 
@@ -282,8 +296,7 @@ impl Serialize for PortId {
 
 impl<'de> Deserialize<'de> for PortId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<PortId, D::Error> {
-        let s = String::deserialize(d)?;
-        PortId::new(&s).map_err(serde::de::Error::custom)
+        d.deserialize_str(IdVisitor(|s| PortId::new(s)))
     }
 }
 

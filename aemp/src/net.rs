@@ -74,6 +74,9 @@ pub struct NetConfig {
     pub send_queue_limit: usize,
     /// Most connections open at once (in handshake or established).
     pub max_connections: usize,
+    /// The framings this node accepts and sends, in order of preference
+    /// (`msgpack`, `json`); the default offers both, msgpack first.
+    pub framings: Vec<String>,
 }
 
 impl Default for NetConfig {
@@ -95,6 +98,7 @@ impl Default for NetConfig {
             max_depth: 128,
             send_queue_limit: 64 << 20,
             max_connections: 1024,
+            framings: greeting::OUR_FRAMINGS.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
 }
@@ -152,6 +156,13 @@ impl Framing {
         match self {
             Framing::Json => codec::encode_json(msg, out),
             Framing::Msgpack => codec::encode_msgpack(msg, out),
+        }
+    }
+
+    fn encode_dest(self, dest: &str, payload: &[Value], out: &mut Vec<u8>) -> Result<()> {
+        match self {
+            Framing::Json => codec::encode_json_dest(dest, payload, out),
+            Framing::Msgpack => codec::encode_msgpack_dest(dest, payload, out),
         }
     }
 
@@ -216,6 +227,12 @@ pub(crate) struct Net {
 impl Net {
     /// Binds the listeners and starts accepting, and dials the seeds.
     pub(crate) async fn start(node: &Node, cfg: NetConfig) -> Result<Arc<Net>> {
+        if cfg.framings.is_empty() {
+            return Err(Error::Config("framings: at least one of msgpack, json is needed".into()));
+        }
+        if let Some(f) = cfg.framings.iter().find(|f| Framing::from_name(f).is_none()) {
+            return Err(Error::Config(format!("framings: {f:?} is not one aemp speaks (msgpack, json)")));
+        }
         let tls = match &cfg.cert_pem {
             Some(pem) => Some(crate::tls::TlsSetup::from_pem(pem)?),
             None => None,
@@ -265,6 +282,14 @@ impl Net {
 
     pub(crate) fn me(&self) -> &NodeId {
         &self.me
+    }
+
+    /// The peer of a node given by its ID string, made if new.
+    fn peer_str(&self, id: &str) -> Option<Arc<Peer>> {
+        if let Some(p) = self.peers.lock().get(id) {
+            return Some(p.clone());
+        }
+        NodeId::new(id).ok().map(|id| self.peer(&id))
     }
 
     fn peer(&self, id: &NodeId) -> Arc<Peer> {
@@ -323,6 +348,46 @@ impl Net {
         }
         let peer = self.peer(node);
         self.enqueue(&peer, msg);
+    }
+
+    /// Sends `payload` to port `dest` of `peer` (`snd` of a remote port).
+    fn enqueue_to(self: &Arc<Net>, peer: &Arc<Peer>, dest: &str, payload: Msg) {
+        let st = peer.st.lock();
+        if st.up.is_some() {
+            self.write_locked(peer, st, |framing, out| framing.encode_dest(dest, &payload.0, out));
+            return;
+        }
+        drop(st);
+        let mut full = Vec::with_capacity(payload.0.len() + 1);
+        full.push(Value::from(dest));
+        full.extend(payload.0);
+        self.enqueue(peer, Msg(full));
+    }
+
+    /// Encodes into the live connection's buffer (the lock is held).
+    fn write_locked(
+        self: &Arc<Net>,
+        peer: &Arc<Peer>,
+        mut st: parking_lot::MutexGuard<'_, PeerState>,
+        encode: impl FnOnce(Framing, &mut Vec<u8>) -> Result<()>,
+    ) {
+        let Some(up) = &st.up else { return };
+        let (framing, conn) = (up.framing, up.conn);
+        let was_empty = st.out.is_empty();
+        if let Err(e) = encode(framing, &mut st.out) {
+            drop(st);
+            tracing::error!(node = %peer.id, "message not sent: {e}");
+            return;
+        }
+        if st.out.len() > self.cfg.send_queue_limit {
+            drop(st);
+            self.fail(peer, conn, "send queue limit exceeded");
+            return;
+        }
+        drop(st);
+        if was_empty {
+            peer.wake.notify_one();
+        }
     }
 
     fn enqueue(self: &Arc<Net>, peer: &Arc<Peer>, msg: Msg) {
@@ -599,6 +664,8 @@ impl Net {
             &self.incarnation,
             greeting::PROVIDER,
         );
+        let mut ours = ours;
+        ours.framings = self.cfg.framings.clone();
         let l1 = ours.to_line();
         let l2 = greeting::new_nonce();
         let mut stream: BoxStream = Box::new(sock);
@@ -674,6 +741,12 @@ impl Net {
         auth::verify(m, secret, (&l1, &l2), (&r1, &r2), &theirs.token)
             .map_err(|e| Error::Auth(format!("{peer_id}: {e}")))?;
         greeting::accept_peer_framing(&theirs.framing)?;
+        if !self.cfg.framings.contains(&theirs.framing) {
+            return Err(Error::Protocol(format!(
+                "peer wants to send {}, which this node does not accept",
+                theirs.framing
+            )));
+        }
         let recv_framing = Framing::from_name(&theirs.framing)
             .ok_or_else(|| Error::Protocol(format!("unsupported framing {}", theirs.framing)))?;
         let send_framing = Framing::from_name(&send_framing)
@@ -1024,10 +1097,12 @@ pub(crate) fn send(shared: &Arc<Shared>, port: &PortId, msg: Msg) {
         tracing::warn!(%port, "message to another node dropped: this node has no network configured");
         return;
     };
-    let mut full = Vec::with_capacity(msg.0.len() + 1);
-    full.push(Value::Str(port.name().to_owned()));
-    full.extend(msg.0);
-    net.send_raw(&port.node(), Msg(full));
+    if port.node_str() == net.me.as_str() {
+        return;
+    }
+    if let Some(peer) = net.peer_str(port.node_str()) {
+        net.enqueue_to(&peer, port.name(), msg);
+    }
 }
 
 /// `kil` of a remote port (`kil1`, aemp peers only).

@@ -190,10 +190,31 @@ pub fn encode_json(msg: &[Value], out: &mut Vec<u8>) -> Result<()> {
     r
 }
 
+/// Like [`encode_json`] for the message `[dest, payload...]`, without
+/// building it: what a node writes for `snd "node#dest", payload...`.
+///
+/// # Errors
+/// As [`encode_json`].
+pub fn encode_json_dest(dest: &str, payload: &[Value], out: &mut Vec<u8>) -> Result<()> {
+    let start = out.len();
+    out.push(b'[');
+    json_str(dest, out);
+    let r = json_items(payload, true, out);
+    if r.is_err() {
+        out.truncate(start);
+    }
+    r
+}
+
 fn json_array(items: &[Value], out: &mut Vec<u8>) -> Result<()> {
     out.push(b'[');
+    json_items(items, false, out)
+}
+
+/// The elements and the closing bracket of an array.
+fn json_items(items: &[Value], after_first: bool, out: &mut Vec<u8>) -> Result<()> {
     for (i, v) in items.iter().enumerate() {
-        if i > 0 {
+        if i > 0 || after_first {
             out.push(b',');
         }
         json_value(v, out)?;
@@ -897,11 +918,31 @@ impl JsonParser<'_> {
 /// [`Error::Value`] when a string, byte string, array or map is longer than
 /// msgpack allows (2³²−1). `out` is then left as it was.
 pub fn encode_msgpack(msg: &[Value], out: &mut Vec<u8>) -> Result<()> {
+    mp_frame(None, msg, out)
+}
+
+/// Like [`encode_msgpack`] for the message `[dest, payload...]`, without
+/// building it: what a node writes for `snd "node#dest", payload...`.
+///
+/// # Errors
+/// As [`encode_msgpack`].
+pub fn encode_msgpack_dest(dest: &str, payload: &[Value], out: &mut Vec<u8>) -> Result<()> {
+    mp_frame(Some(dest), payload, out)
+}
+
+fn mp_frame(dest: Option<&str>, msg: &[Value], out: &mut Vec<u8>) -> Result<()> {
     let start = out.len();
     // Most messages are shorter than 128 bytes: reserve one byte for the
     // length and make room for more afterwards if needed.
     out.push(0);
-    if let Err(e) = mp_array(msg, out) {
+    let r = match dest {
+        None => mp_array(msg, out),
+        Some(d) => mp_header(out, msg.len() + 1, &ARRAY).and_then(|()| {
+            mp_str(d, out)?;
+            msg.iter().try_for_each(|v| mp_value(v, out))
+        }),
+    };
+    if let Err(e) = r {
         out.truncate(start);
         return Err(e);
     }

@@ -1,0 +1,6 @@
+use aemp::AempMessage;
+
+#[derive(AempMessage)]
+enum Nothing {}
+
+fn main() {}

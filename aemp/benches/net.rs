@@ -1,0 +1,310 @@
+//! Network benchmarks between two OS processes on 127.0.0.1, each beside raw
+//! length-framed TCP measured in the same run:
+//!
+//! `cargo bench -p aemp --bench net` (both processes on all CPUs), and
+//! `taskset -c 0 cargo bench -p aemp --bench net` (both on one CPU).
+//!
+//! The bench starts a copy of itself as the server process.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aemp::{msg, NetConfig, Node, NodeId, PortId};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+
+const ROUND_TRIPS: u32 = 20_000;
+const ONE_WAY: u64 = 1_000_000;
+const SETUPS: u32 = 200;
+const SECRET: &str = "bench-secret";
+
+fn cfg(binds: bool, framing: &str, tls: Option<&str>) -> NetConfig {
+    let mut c = NetConfig::default();
+    if binds {
+        c.binds = vec!["127.0.0.1:0".into()];
+    }
+    c.secret = Some(SECRET.into());
+    c.framings = vec![framing.to_owned()];
+    if framing == "msgpack" {
+        c.framings.push("json".into());
+    }
+    c.cert_pem = tls.map(str::to_owned);
+    c
+}
+
+// ---- the server process -------------------------------------------------------
+
+async fn raw_server(l: TcpListener) {
+    loop {
+        let Ok((s, _)) = l.accept().await else { return };
+        let _ = s.set_nodelay(true);
+        // Reads are buffered, as aemp's are: a fair baseline for small frames.
+        let mut s = tokio::io::BufReader::with_capacity(64 * 1024, s);
+        tokio::spawn(async move {
+            let mut len = [0u8; 4];
+            let mut buf = vec![0u8; 1 << 16];
+            let mut count = 0u64;
+            loop {
+                if s.read_exact(&mut len).await.is_err() {
+                    return;
+                }
+                let n = u32::from_be_bytes(len) as usize;
+                if n == 0 {
+                    // A line-style handshake probe: answer one byte.
+                    if s.get_mut().write_all(&[1]).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                if s.read_exact(&mut buf[..n]).await.is_err() {
+                    return;
+                }
+                match buf[0] {
+                    b'P' => {
+                        // Echo the frame (round trip).
+                        let mut out = len.to_vec();
+                        out.extend_from_slice(&buf[..n]);
+                        if s.get_mut().write_all(&out).await.is_err() {
+                            return;
+                        }
+                    }
+                    _ => {
+                        // Count; answer once the expected number arrived.
+                        count += 1;
+                        if count == ONE_WAY {
+                            count = 0;
+                            if s.get_mut().write_all(&[2]).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn server(pem: String) {
+    let raw = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let raw_addr = raw.local_addr().unwrap();
+    tokio::spawn(raw_server(raw));
+    let plain =
+        Node::builder().id("bench-server").net_config(cfg(true, "msgpack", None)).build().await.unwrap();
+    let tls =
+        Node::builder().id("bench-tls").net_config(cfg(true, "msgpack", Some(&pem))).build().await.unwrap();
+    for n in [&plain, &tls] {
+        n.named_port("echo", |ctx, m| -> aemp::Result<()> {
+            ctx.snd(&m.port(0)?, msg![m.at(1)?.clone()]);
+            Ok(())
+        })
+        .unwrap();
+        let seen = Arc::new(AtomicU64::new(0));
+        n.named_port("sink", move |ctx, m| -> aemp::Result<()> {
+            if seen.fetch_add(1, Ordering::Relaxed) + 1 == ONE_WAY {
+                seen.store(0, Ordering::Relaxed);
+                ctx.snd(&m.port(0)?, msg!["done"]);
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    println!("{} {} {}", plain.listen_addrs()[0], tls.listen_addrs()[0], raw_addr);
+    std::io::stdout().flush().unwrap();
+    // Serve until the parent closes our stdin.
+    tokio::task::spawn_blocking(|| {
+        let mut s = String::new();
+        let _ = std::io::stdin().read_line(&mut s);
+    })
+    .await
+    .unwrap();
+}
+
+// ---- the client process -------------------------------------------------------
+
+async fn aemp_rtt(node: &Node, echo: &PortId) -> Duration {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let me = node.port_with(move |_, _| {
+        let _ = tx.send(());
+    });
+    // Warm up (connection set-up).
+    node.snd(echo, msg![&me, 0]);
+    rx.recv().await.unwrap();
+    let t0 = Instant::now();
+    for i in 0..ROUND_TRIPS {
+        node.snd(echo, msg![&me, i]);
+        rx.recv().await.unwrap();
+    }
+    t0.elapsed() / ROUND_TRIPS
+}
+
+/// The frame a raw round trip carries: the size of aemp's msgpack frame.
+fn raw_frame(tag: u8, len: usize) -> Vec<u8> {
+    let mut f = (len as u32).to_be_bytes().to_vec();
+    f.push(tag);
+    f.resize(4 + len, b'x');
+    f
+}
+
+async fn raw_rtt(addr: &str) -> Duration {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let frame = raw_frame(b'P', 40);
+    let mut back = vec![0u8; frame.len()];
+    s.write_all(&frame).await.unwrap();
+    s.read_exact(&mut back).await.unwrap();
+    let t0 = Instant::now();
+    for _ in 0..ROUND_TRIPS {
+        s.write_all(&frame).await.unwrap();
+        s.read_exact(&mut back).await.unwrap();
+    }
+    t0.elapsed() / ROUND_TRIPS
+}
+
+async fn aemp_one_way(node: &Node, sink: &PortId) -> f64 {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut tx = Some(tx);
+    let me = node.port_with(move |_, _| {
+        let _ = tx.take().map(|t| t.send(()));
+    });
+    let t0 = Instant::now();
+    for _ in 0..ONE_WAY {
+        node.snd(sink, msg![&me, 1]);
+    }
+    rx.await.unwrap();
+    ONE_WAY as f64 / t0.elapsed().as_secs_f64()
+}
+
+async fn raw_one_way(addr: &str) -> f64 {
+    let s = TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let (mut rd, wr) = s.into_split();
+    let mut w = BufWriter::with_capacity(64 * 1024, wr);
+    let frame = raw_frame(b'O', 40);
+    let t0 = Instant::now();
+    for _ in 0..ONE_WAY {
+        w.write_all(&frame).await.unwrap();
+    }
+    w.flush().await.unwrap();
+    let mut done = [0u8; 1];
+    rd.read_exact(&mut done).await.unwrap();
+    ONE_WAY as f64 / t0.elapsed().as_secs_f64()
+}
+
+async fn aemp_setup(addr: &str, server: &str, framing: &str, tls: Option<&str>) -> Duration {
+    let id = NodeId::new(server).unwrap();
+    let mut total = Duration::ZERO;
+    for _ in 0..SETUPS {
+        let node = Node::builder().net_config(cfg(false, framing, tls)).build().await.unwrap();
+        node.add_node_addr(&id, addr);
+        let t0 = Instant::now();
+        node.call(&id.node_port(), msg!["info"], Duration::from_secs(10)).await.unwrap();
+        total += t0.elapsed();
+        node.shutdown().await;
+    }
+    total / SETUPS
+}
+
+async fn raw_setup(addr: &str) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..SETUPS {
+        let t0 = Instant::now();
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.set_nodelay(true).unwrap();
+        s.write_all(&[0, 0, 0, 0]).await.unwrap();
+        let mut b = [0u8; 1];
+        s.read_exact(&mut b).await.unwrap();
+        total += t0.elapsed();
+    }
+    total / SETUPS
+}
+
+fn cpus() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Cpus_allowed_list"))
+                .map(|l| l.split_whitespace().last().unwrap_or("?").to_owned())
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
+fn line(what: &str, ours: String, base: String, ratio: f64, target: &str) {
+    println!("{what:<40} aemp {ours:>12}   raw TCP {base:>12}   ratio {ratio:>5.2}   target {target}");
+}
+
+async fn client() {
+    let pem = aemp::generate_cert_pem("AnyEvent::MP").unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env("AEMP_BENCH_ROLE", "server")
+        .env("AEMP_BENCH_PEM", &pem)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let addrs: Vec<String> = first.split_whitespace().map(str::to_owned).collect();
+    let (plain, tls_addr, raw) = (&addrs[0], &addrs[1], &addrs[2]);
+    println!("CPUs allowed: {} (server process inherits the same)", cpus());
+    let server = NodeId::new("bench-server").unwrap();
+    for framing in ["msgpack", "json"] {
+        let node = Node::builder().net_config(cfg(false, framing, None)).build().await.unwrap();
+        node.add_node_addr(&server, plain.as_str());
+        let echo = server.port("echo").unwrap();
+        let sink = server.port("sink").unwrap();
+        let ours = aemp_rtt(&node, &echo).await;
+        let base = raw_rtt(raw).await;
+        let target = if framing == "msgpack" { "<= 1.15x" } else { "<= 1.25x" };
+        line(
+            &format!("round trip ({framing})"),
+            format!("{ours:?}"),
+            format!("{base:?}"),
+            ours.as_secs_f64() / base.as_secs_f64(),
+            target,
+        );
+        let ours = aemp_one_way(&node, &sink).await;
+        let base = raw_one_way(raw).await;
+        let target = if framing == "msgpack" { ">= 3 M/s (2 CPUs)" } else { ">= 1.5 M/s (2 CPUs)" };
+        line(
+            &format!("one-way ({framing}, msgs/s)"),
+            format!("{:.2} M", ours / 1e6),
+            format!("{:.2} M", base / 1e6),
+            ours / base,
+            target,
+        );
+        node.shutdown().await;
+    }
+    let base = raw_setup(raw).await;
+    let ours = aemp_setup(plain, "bench-server", "msgpack", None).await;
+    line(
+        "connection set-up",
+        format!("{ours:?}"),
+        format!("{base:?}"),
+        ours.as_secs_f64() / base.as_secs_f64(),
+        "<= 2x",
+    );
+    let ours = aemp_setup(tls_addr, "bench-tls", "msgpack", Some(&pem)).await;
+    line(
+        "connection set-up with TLS",
+        format!("{ours:?}"),
+        format!("{base:?}"),
+        ours.as_secs_f64() / base.as_secs_f64(),
+        "(reported)",
+    );
+    drop(child.stdin.take());
+    let _ = child.wait();
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    if std::env::var("AEMP_BENCH_ROLE").as_deref() == Ok("server") {
+        let pem = std::env::var("AEMP_BENCH_PEM").unwrap_or_default();
+        rt.block_on(server(pem));
+    } else {
+        rt.block_on(client());
+    }
+}
