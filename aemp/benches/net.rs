@@ -124,20 +124,33 @@ async fn server(pem: String) {
 
 // ---- the client process -------------------------------------------------------
 
+/// Mean round trip of a local port bouncing a counter off a remote echo
+/// port (callback to callback, as aemp programs do).
 async fn aemp_rtt(node: &Node, echo: &PortId) -> Duration {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let me = node.port_with(move |_, _| {
-        let _ = tx.send(());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut tx = Some(tx);
+    let echo2 = echo.clone();
+    let pinger = node.port_with(move |ctx, m| -> aemp::Result<()> {
+        let i: u32 = m.get(0)?;
+        if i == ROUND_TRIPS {
+            let _ = tx.take().map(|t| t.send(Instant::now()));
+        } else {
+            let me = ctx.self_id();
+            ctx.snd(&echo2, msg![me, i + 1]);
+        }
+        Ok(())
     });
-    // Warm up (connection set-up).
-    node.snd(echo, msg![&me, 0]);
-    rx.recv().await.unwrap();
+    // Warm up (connection set-up) with a first round trip.
+    let (wtx, mut wrx) = tokio::sync::mpsc::unbounded_channel();
+    let warm = node.port_with(move |_, _| {
+        let _ = wtx.send(());
+    });
+    node.snd(echo, msg![&warm, 0]);
+    wrx.recv().await.unwrap();
     let t0 = Instant::now();
-    for i in 0..ROUND_TRIPS {
-        node.snd(echo, msg![&me, i]);
-        rx.recv().await.unwrap();
-    }
-    t0.elapsed() / ROUND_TRIPS
+    node.snd(echo, msg![&pinger, 1]);
+    let t1 = rx.await.unwrap();
+    (t1 - t0) / ROUND_TRIPS
 }
 
 /// The frame a raw round trip carries: the size of aemp's msgpack frame.

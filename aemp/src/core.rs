@@ -140,6 +140,9 @@ pub(crate) struct Shared {
     pub(crate) tasks: TaskTracker,
     pub(crate) cancel: CancellationToken,
     pub(crate) net: std::sync::OnceLock<Arc<crate::net::Net>>,
+    /// The dispatcher state; whoever holds the lock runs commands (the
+    /// dispatcher task, or a connection's reader with fresh messages).
+    core: std::sync::OnceLock<Mutex<Option<Core>>>,
 }
 
 impl Shared {
@@ -156,6 +159,7 @@ impl Shared {
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
             net: std::sync::OnceLock::new(),
+            core: std::sync::OnceLock::new(),
         }
     }
 
@@ -176,6 +180,31 @@ impl Shared {
         }
         self.queue.lock().append(cmds);
         if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Installs the dispatcher state (once, at start).
+    pub(crate) fn install_core(&self, core: Core) {
+        let _ = self.core.set(Mutex::new(Some(core)));
+    }
+
+    /// Appends commands and, if no one is running the node's commands, runs
+    /// them on this task at once (saves a task wake-up per message batch
+    /// from the network). Empties `cmds`.
+    pub(crate) fn push_and_run(&self, cmds: &mut Vec<Cmd>) {
+        if cmds.is_empty() {
+            return;
+        }
+        self.queue.lock().append(cmds);
+        let Some(slot) = self.core.get() else { return };
+        if let Some(mut guard) = slot.try_lock() {
+            let more = guard.as_mut().is_some_and(|core| core.step(4096));
+            drop(guard);
+            if more {
+                self.wake.notify_one();
+            }
+        } else if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
             self.wake.notify_one();
         }
     }
@@ -296,6 +325,10 @@ pub(crate) struct Core {
     pub(crate) run: VecDeque<Cmd>,
     /// Spawns that failed recently, for `mon1` answers (SPEC C.4).
     pub(crate) failed_spawns: VecDeque<(Box<str>, Reason)>,
+    /// The batch taken from the shared queue.
+    spare: Vec<Cmd>,
+    /// Connections written to during this step, flushed at its end.
+    pub(crate) dirty: Vec<Arc<crate::net::Peer>>,
 }
 
 /// How many failed spawns are remembered for later `mon1` requests.
@@ -309,6 +342,8 @@ impl Core {
             names: HashMap::new(),
             run: VecDeque::with_capacity(1024),
             failed_spawns: VecDeque::new(),
+            spare: Vec::with_capacity(1024),
+            dirty: Vec::new(),
         }
     }
 
@@ -373,6 +408,43 @@ impl Core {
                 true
             }
         }
+    }
+
+    /// Takes what is queued and runs up to `budget` commands (a whole batch
+    /// from the shared queue at least), then writes what the callbacks sent
+    /// to other nodes. Returns whether work remains.
+    pub(crate) fn step(&mut self, budget: u32) -> bool {
+        let shared = self.shared.clone();
+        let mut batch = std::mem::take(&mut self.spare);
+        std::mem::swap(&mut *shared.queue.lock(), &mut batch);
+        if self.run.is_empty() {
+            // Handle the batch in place; sends it causes go to `run`, after it.
+            for cmd in batch.drain(..) {
+                self.exec(cmd);
+            }
+        } else {
+            self.run.extend(batch.drain(..));
+        }
+        // Give back the memory of a burst once it is handled.
+        self.spare = if batch.capacity() > 65_536 { Vec::with_capacity(1024) } else { batch };
+        let mut budget = budget;
+        while budget > 0 {
+            let Some(cmd) = self.run.pop_front() else { break };
+            self.exec(cmd);
+            budget -= 1;
+        }
+        if self.run.is_empty() && self.run.capacity() > 65_536 {
+            self.run.shrink_to(1024);
+        }
+        if !self.dirty.is_empty() {
+            if let Some(net) = shared.net() {
+                for peer in self.dirty.drain(..) {
+                    net.flush(&peer);
+                }
+            }
+            self.dirty.clear();
+        }
+        !self.run.is_empty() || !shared.queue.lock().is_empty()
     }
 
     pub(crate) fn exec(&mut self, cmd: Cmd) {
@@ -642,7 +714,8 @@ impl Core {
             let key = self.shared.key_of(port.name());
             self.run.push_back(Cmd::Deliver(key, msg));
         } else {
-            crate::net::send(&self.shared, port, msg);
+            let shared = self.shared.clone();
+            crate::net::send_deferred(&shared, port, msg, &mut self.dirty);
         }
     }
 
@@ -718,68 +791,43 @@ pub(crate) fn panic_text(p: &Box<dyn Any + Send>) -> String {
     }
 }
 
-/// The dispatcher task.
-pub(crate) async fn run(mut core: Core) {
-    let shared = core.shared.clone();
-    let mut batch: Vec<Cmd> = Vec::with_capacity(1024);
+/// The dispatcher task: runs the node's commands whenever no connection
+/// reader is running them, and sleeps when there are none.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let Some(slot) = shared.core.get() else { return };
     let mut idle_spins = 0u32;
     loop {
-        std::mem::swap(&mut *shared.queue.lock(), &mut batch);
-        if batch.is_empty() && core.run.is_empty() {
-            // Nothing to do: look again a few times before sleeping, since a
-            // wake-up costs more than a short spin under load.
-            if idle_spins < 8 {
-                idle_spins += 1;
-                tokio::task::yield_now().await;
-                continue;
-            }
-            idle_spins = 0;
-            shared.sleeping.store(true, Ordering::SeqCst);
-            if !shared.queue.lock().is_empty() {
-                shared.sleeping.store(false, Ordering::SeqCst);
-                continue;
-            }
-            tokio::select! {
-                _ = shared.wake.notified() => {}
-                _ = shared.cancel.cancelled() => break,
-            }
-            shared.sleeping.store(false, Ordering::SeqCst);
-            continue;
-        }
-        idle_spins = 0;
-        let mut budget = 16_384u32;
-        if core.run.is_empty() {
-            // Handle the batch in place; sends it causes go to `run`, after it.
-            for cmd in batch.drain(..) {
-                core.exec(cmd);
-            }
-        } else {
-            core.run.extend(batch.drain(..));
-        }
-        while let Some(cmd) = core.run.pop_front() {
-            core.exec(cmd);
-            budget -= 1;
-            if budget == 0 {
-                break;
-            }
-        }
-        // Give back the memory of a burst once it is handled.
-        if batch.capacity() > 65_536 {
-            batch = Vec::with_capacity(1024);
-        }
-        if core.run.is_empty() && core.run.capacity() > 65_536 {
-            core.run.shrink_to(1024);
-        }
         if shared.cancel.is_cancelled() {
             break;
         }
-        if budget == 0 {
+        let more = slot.try_lock().map(|mut g| g.as_mut().is_some_and(|core| core.step(16_384)));
+        if more == Some(true) {
+            idle_spins = 0;
             tokio::task::yield_now().await;
+            continue;
         }
+        // Nothing to do (or a reader is at it): look again a few times
+        // before sleeping, since a wake-up costs more than a short spin.
+        if idle_spins < 8 {
+            idle_spins += 1;
+            tokio::task::yield_now().await;
+            continue;
+        }
+        idle_spins = 0;
+        shared.sleeping.store(true, Ordering::SeqCst);
+        if !shared.queue.lock().is_empty() {
+            shared.sleeping.store(false, Ordering::SeqCst);
+            continue;
+        }
+        tokio::select! {
+            _ = shared.wake.notified() => {}
+            _ = shared.cancel.cancelled() => break,
+        }
+        shared.sleeping.store(false, Ordering::SeqCst);
     }
-    // Drop the ports (and with them the closures they hold) inside the runtime.
-    core.nums.clear();
-    core.names.clear();
-    core.run.clear();
+    // Drop the ports (and with them the closures they hold) inside the
+    // runtime, and the state with its reference to `shared`.
+    let core = slot.lock().take();
+    drop(core);
     shared.queue.lock().clear();
 }

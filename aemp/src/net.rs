@@ -194,6 +194,10 @@ struct PeerState {
     pending_since: Option<Instant>,
     /// Encoded bytes for the writer.
     out: Vec<u8>,
+    /// The socket of a plain TCP link, for writes without a task switch.
+    sock: Option<Arc<tokio::net::tcp::OwnedWriteHalf>>,
+    /// The writer task has taken bytes out of `out` and is writing them.
+    writing: bool,
     /// A dialling task is running.
     dialing: bool,
     /// The connection that currently may become the link (past its greeting).
@@ -364,12 +368,23 @@ impl Net {
         self.enqueue(peer, Msg(full));
     }
 
-    /// Encodes into the live connection's buffer (the lock is held).
+    /// Encodes into the live connection's buffer (the lock is held); the
+    /// writer task is woken, or, with `dirty`, the caller flushes later.
     fn write_locked(
+        self: &Arc<Net>,
+        peer: &Arc<Peer>,
+        st: parking_lot::MutexGuard<'_, PeerState>,
+        encode: impl FnOnce(Framing, &mut Vec<u8>) -> Result<()>,
+    ) {
+        self.write_locked_to(peer, st, encode, None)
+    }
+
+    fn write_locked_to(
         self: &Arc<Net>,
         peer: &Arc<Peer>,
         mut st: parking_lot::MutexGuard<'_, PeerState>,
         encode: impl FnOnce(Framing, &mut Vec<u8>) -> Result<()>,
+        dirty: Option<&mut Vec<Arc<Peer>>>,
     ) {
         let Some(up) = &st.up else { return };
         let (framing, conn) = (up.framing, up.conn);
@@ -385,7 +400,52 @@ impl Net {
             return;
         }
         drop(st);
-        if was_empty {
+        match dirty {
+            Some(d) => {
+                if !d.last().is_some_and(|p| Arc::ptr_eq(p, peer)) {
+                    d.push(peer.clone());
+                }
+            }
+            None => {
+                if was_empty {
+                    peer.wake.notify_one();
+                }
+            }
+        }
+    }
+
+    /// Writes what is buffered for `peer` now, from the calling task, when
+    /// the link is plain TCP and the writer task is idle; else wakes it.
+    pub(crate) fn flush(self: &Arc<Net>, peer: &Arc<Peer>) {
+        let mut st = peer.st.lock();
+        if st.out.is_empty() || st.writing {
+            return;
+        }
+        let Some(sock) = st.sock.clone() else {
+            drop(st);
+            peer.wake.notify_one();
+            return;
+        };
+        let mut written = 0;
+        let failure = loop {
+            match sock.try_write(&st.out[written..]) {
+                Ok(n) => {
+                    written += n;
+                    if written == st.out.len() {
+                        break None;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break None,
+                Err(e) => break Some(e),
+            }
+        };
+        st.out.drain(..written);
+        let rest = !st.out.is_empty();
+        let conn = st.up.as_ref().map(|u| u.conn);
+        drop(st);
+        if let (Some(e), Some(c)) = (failure, conn) {
+            self.fail(peer, c, &format!("write error: {e}"));
+        } else if rest {
             peer.wake.notify_one();
         }
     }
@@ -493,6 +553,8 @@ impl Net {
             return;
         }
         st.up = None;
+        st.sock = None;
+        st.writing = false;
         st.out = Vec::new();
         st.pending.clear();
         st.pending_bytes = 0;
@@ -514,6 +576,7 @@ impl Net {
                 let mut st = p.st.lock();
                 if st.up.as_ref().map(|u| u.conn) == Some(c) {
                     st.up = None;
+                    st.sock = None;
                     st.out.clear();
                 }
                 drop(st);
@@ -668,7 +731,7 @@ impl Net {
         ours.framings = self.cfg.framings.clone();
         let l1 = ours.to_line();
         let l2 = greeting::new_nonce();
-        let mut stream: BoxStream = Box::new(sock);
+        let mut stream = Link::Plain(sock);
         stream.write_all(format!("{l1}\n{l2}\n").as_bytes()).await?;
         let mut lines = Lines::new(self.cfg.max_line);
         let r1 = lines.next(&mut stream).await?;
@@ -689,22 +752,22 @@ impl Net {
         if tls_on {
             let tls = self.tls.as_ref().ok_or_else(|| Error::Tls("no certificate".into()))?;
             let leftover = lines.take_rest();
-            let inner = Prefixed { pre: leftover, pos: 0, inner: stream };
+            let inner = Prefixed { pre: leftover, pos: 0, inner: Box::new(stream) };
             stream = if greeting::we_are_tls_client(&l2, &r2) {
                 let c = tokio_rustls::TlsConnector::from(tls.client_config());
                 let name = crate::tls::server_name();
-                Box::new(
+                Link::Tls(Box::new(
                     c.connect(name, inner)
                         .await
                         .map_err(|e| Error::Tls(format!("handshake with {peer_id}: {e}")))?,
-                )
+                ))
             } else {
                 let a = tokio_rustls::TlsAcceptor::from(tls.server_config());
-                Box::new(
+                Link::Tls(Box::new(
                     a.accept(inner)
                         .await
                         .map_err(|e| Error::Tls(format!("handshake with {peer_id}: {e}")))?,
-                )
+                ))
             };
         }
         // Our auth line.
@@ -812,6 +875,8 @@ impl Net {
             }
             st.claim = None;
             let old = st.up.take();
+            st.sock = None;
+            st.writing = false;
             st.up = Some(Up { conn, framing: send_framing, aemp, incarnation: incarnation.clone(), dialer });
             st.out.clear();
             let mons = if let Some(old) = &old {
@@ -848,7 +913,18 @@ impl Net {
         }
         tracing::info!(node = %peer.id, ?send_framing, ?recv_framing, "connection up");
         crate::global::node_up(&self, &peer.id);
-        let (rd, wr) = tokio::io::split(stream);
+        let (rd, wr): (Box<dyn AsyncRead + Unpin + Send>, WriteSide) = match stream {
+            Link::Plain(tcp) => {
+                let (r, w) = tcp.into_split();
+                let w = Arc::new(w);
+                peer.st.lock().sock = Some(w.clone());
+                (Box::new(r), WriteSide::Plain(w))
+            }
+            Link::Tls(b) => {
+                let (r, w) = tokio::io::split(b);
+                (Box::new(r), WriteSide::Tls(w))
+            }
+        };
         let wtimeout = secs((self.cfg.advertised_timeout() as f64 - self.cfg.network_latency).max(1.0));
         let writer = {
             let net = self.clone();
@@ -868,36 +944,38 @@ impl Net {
         self: Arc<Net>,
         peer: Arc<Peer>,
         conn: u64,
-        mut wr: tokio::io::WriteHalf<BoxStream>,
+        mut wr: WriteSide,
         keepalive: Duration,
         framing: Framing,
     ) -> String {
         let mut buf = Vec::new();
         loop {
-            let live = {
+            let (live, idle) = {
                 let mut st = peer.st.lock();
                 let live = st.up.as_ref().map(|u| u.conn) == Some(conn);
-                if live {
+                if live && !st.out.is_empty() {
                     std::mem::swap(&mut st.out, &mut buf);
+                    st.writing = true;
                 }
-                live
+                (live, buf.is_empty())
             };
             if !live {
-                let _ = wr.shutdown().await;
+                wr.shutdown().await;
                 return "connection closed".into();
             }
-            if buf.is_empty() {
+            if idle {
                 match tokio::time::timeout(keepalive, peer.wake.notified()).await {
                     Ok(()) => continue,
                     Err(_) => {
-                        let _ = framing.encode(&[], &mut buf);
+                        let mut st = peer.st.lock();
+                        let _ = framing.encode(&[], &mut st.out);
+                        continue;
                     }
                 }
             }
-            if let Err(e) = wr.write_all(&buf).await {
-                return format!("write error: {e}");
-            }
-            if let Err(e) = wr.flush().await {
+            let r = wr.write_all(&buf).await;
+            peer.st.lock().writing = false;
+            if let Err(e) = r {
                 return format!("write error: {e}");
             }
             buf.clear();
@@ -911,7 +989,7 @@ impl Net {
         self: Arc<Net>,
         peer: Arc<Peer>,
         conn: u64,
-        mut rd: tokio::io::ReadHalf<BoxStream>,
+        mut rd: impl AsyncRead + Unpin,
         leftover: Vec<u8>,
         framing: Framing,
         peer_timeout: Option<f64>,
@@ -940,7 +1018,7 @@ impl Net {
                     }
                 }
             }
-            shared.push_batch(&mut cmds);
+            shared.push_and_run(&mut cmds);
             if start > 0 {
                 buf.drain(..start);
                 start = 0;
@@ -1003,7 +1081,7 @@ fn estimate(m: &Msg) -> usize {
 }
 
 struct Handshaken {
-    stream: BoxStream,
+    stream: Link,
     leftover: Vec<u8>,
     send_framing: Framing,
     recv_framing: Framing,
@@ -1029,7 +1107,7 @@ impl Lines {
         Lines { buf: Vec::with_capacity(512), reader: LineReader::with_max_line(max) }
     }
 
-    async fn next(&mut self, s: &mut BoxStream) -> Result<String> {
+    async fn next<S: AsyncRead + Unpin>(&mut self, s: &mut S) -> Result<String> {
         loop {
             if let Some((line, used)) = self.reader.next_line(&self.buf)? {
                 self.buf.drain(..used);
@@ -1046,6 +1124,81 @@ impl Lines {
 
     fn take_rest(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.buf)
+    }
+}
+
+/// The writing end of a connection.
+enum WriteSide {
+    Plain(Arc<tokio::net::tcp::OwnedWriteHalf>),
+    Tls(tokio::io::WriteHalf<BoxStream>),
+}
+
+impl WriteSide {
+    async fn write_all(&mut self, mut buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            WriteSide::Plain(w) => {
+                while !buf.is_empty() {
+                    w.writable().await?;
+                    match w.try_write(buf) {
+                        Ok(n) => buf = &buf[n..],
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+                Ok(())
+            }
+            WriteSide::Tls(w) => {
+                w.write_all(buf).await?;
+                w.flush().await
+            }
+        }
+    }
+
+    async fn shutdown(&mut self) {
+        if let WriteSide::Tls(w) = self {
+            let _ = w.shutdown().await;
+        }
+    }
+}
+
+/// A connection's byte stream: plain TCP (split without locks, written to
+/// directly) or anything else (TLS).
+enum Link {
+    Plain(TcpStream),
+    Tls(BoxStream),
+}
+
+impl AsyncRead for Link {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Link::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Link::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Link {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Link::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Link::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Link::Plain(s) => Pin::new(s).poll_flush(cx),
+            Link::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Link::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Link::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
     }
 }
 
@@ -1103,6 +1256,31 @@ pub(crate) fn send(shared: &Arc<Shared>, port: &PortId, msg: Msg) {
     if let Some(peer) = net.peer_str(port.node_str()) {
         net.enqueue_to(&peer, port.name(), msg);
     }
+}
+
+/// `snd` to a port of another node from inside the dispatcher: the write
+/// happens when the current step ends ([`Net::flush`]).
+pub(crate) fn send_deferred(shared: &Arc<Shared>, port: &PortId, msg: Msg, dirty: &mut Vec<Arc<Peer>>) {
+    let Some(net) = shared.net() else {
+        tracing::warn!(%port, "message to another node dropped: this node has no network configured");
+        return;
+    };
+    if port.node_str() == net.me.as_str() {
+        return;
+    }
+    let Some(peer) = net.peer_str(port.node_str()) else { return };
+    let st = peer.st.lock();
+    if st.up.is_some() {
+        net.write_locked_to(
+            &peer,
+            st,
+            |framing, out| framing.encode_dest(port.name(), &msg.0, out),
+            Some(dirty),
+        );
+        return;
+    }
+    drop(st);
+    net.enqueue_to(&peer, port.name(), msg);
 }
 
 /// `kil` of a remote port (`kil1`, aemp peers only).

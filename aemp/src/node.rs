@@ -517,8 +517,8 @@ impl NodeBuilder {
             Some(s) => NodeId::new(s)?,
         };
         let shared = Arc::new(Shared::new(id));
-        let core = Core::new(shared.clone());
-        shared.tasks.spawn(core::run(core));
+        shared.install_core(Core::new(shared.clone()));
+        shared.tasks.spawn(core::run(shared.clone()));
         let node = Node(shared);
         if self.net.is_active() {
             match crate::net::Net::start(&node, self.net).await {
