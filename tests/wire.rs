@@ -299,3 +299,27 @@ async fn typed_and_untyped_ports_talk_across_two_nodes() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_to_a_json_peer_are_not_converted_and_the_monitor_fires() {
+    // b accepts only json, so what a sends to b travels as json.
+    let mut jc = cfg();
+    jc.framings = vec!["json".into()];
+    let a = public("json-a").await;
+    let b = Node::builder().id("json-b").net_config(jc).build().await.unwrap();
+    a.add_node_addr(b.id(), b.listen_addrs()[0].clone());
+    let e = echo(&b);
+    let (c, mut rx) = collector(&a);
+    a.snd(&e, msg![&c, "text is fine"]);
+    assert_eq!(next(&mut rx).await, msg!["text is fine"]);
+    let d = a.dead(&e);
+    a.snd(&e, msg![&c, aemp::Bytes(vec![1, 2, 3])]);
+    let r = within(d).await;
+    assert_eq!(r.kind(), Some("transport_error"), "{r}");
+    assert!(r.to_string().contains("bytes"), "{r}");
+    // The port itself is alive; later messages flow again.
+    a.snd(&e, msg![&c, "after"]);
+    assert_eq!(next(&mut rx).await, msg!["after"]);
+    a.shutdown().await;
+    b.shutdown().await;
+}

@@ -358,7 +358,13 @@ impl Net {
     fn enqueue_to(self: &Arc<Net>, peer: &Arc<Peer>, dest: &str, payload: Msg) {
         let st = peer.st.lock();
         if st.up.is_some() {
-            self.write_locked(peer, st, |framing, out| framing.encode_dest(dest, &payload.0, out));
+            self.write_locked_to(
+                peer,
+                st,
+                Some(dest),
+                |framing, out| framing.encode_dest(dest, &payload.0, out),
+                None,
+            );
             return;
         }
         drop(st);
@@ -370,19 +376,11 @@ impl Net {
 
     /// Encodes into the live connection's buffer (the lock is held); the
     /// writer task is woken, or, with `dirty`, the caller flushes later.
-    fn write_locked(
-        self: &Arc<Net>,
-        peer: &Arc<Peer>,
-        st: parking_lot::MutexGuard<'_, PeerState>,
-        encode: impl FnOnce(Framing, &mut Vec<u8>) -> Result<()>,
-    ) {
-        self.write_locked_to(peer, st, encode, None)
-    }
-
     fn write_locked_to(
         self: &Arc<Net>,
         peer: &Arc<Peer>,
         mut st: parking_lot::MutexGuard<'_, PeerState>,
+        dest: Option<&str>,
         encode: impl FnOnce(Framing, &mut Vec<u8>) -> Result<()>,
         dirty: Option<&mut Vec<Arc<Peer>>>,
     ) {
@@ -390,8 +388,9 @@ impl Net {
         let (framing, conn) = (up.framing, up.conn);
         let was_empty = st.out.is_empty();
         if let Err(e) = encode(framing, &mut st.out) {
+            let (fire, reason) = unsendable(&peer.id, &mut st, dest, &e);
             drop(st);
-            tracing::error!(node = %peer.id, "message not sent: {e}");
+            self.fire_monitors(peer, fire, reason);
             return;
         }
         if st.out.len() > self.cfg.send_queue_limit {
@@ -902,7 +901,9 @@ impl Net {
             st.pending_since = None;
             for m in pending {
                 if let Err(e) = send_framing.encode(&m.0, &mut st.out) {
-                    tracing::error!(node = %peer.id, "queued message not sent: {e}");
+                    let dest = m.0.first().and_then(Value::as_str);
+                    let (fire, reason) = unsendable(&peer.id, &mut st, dest, &e);
+                    self.fire_monitors(&peer, fire, reason);
                 }
             }
             mons
@@ -1044,6 +1045,23 @@ impl Net {
             }
         }
     }
+}
+
+/// A message that the link's framing cannot carry (bytes over json, say)
+/// is lost: it is logged, and the monitors of its destination port are
+/// taken, to fire with `("transport_error", node, "message not sent: ...")`
+/// so that the loss is not silent (P25).
+type Lost = (HashMap<Box<str>, Vec<(u64, Action)>>, Reason);
+
+fn unsendable(node: &NodeId, st: &mut PeerState, dest: Option<&str>, e: &Error) -> Lost {
+    tracing::error!(%node, port = ?dest, "message not sent: {e}");
+    let mut fire = HashMap::new();
+    if let Some(d) = dest.filter(|d| !d.is_empty()) {
+        if let Some(list) = st.monitors.remove(d) {
+            fire.insert(Box::from(d), list);
+        }
+    }
+    (fire, Reason::transport_error(node.as_str(), format!("message not sent: {e}")))
 }
 
 /// A message from a peer: `[portname, payload...]`.
@@ -1274,6 +1292,7 @@ pub(crate) fn send_deferred(shared: &Arc<Shared>, port: &PortId, msg: Msg, dirty
         net.write_locked_to(
             &peer,
             st,
+            Some(port.name()),
             |framing, out| framing.encode_dest(port.name(), &msg.0, out),
             Some(dirty),
         );
