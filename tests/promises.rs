@@ -708,3 +708,25 @@ async fn shutdown_ends_every_task_the_node_started() {
     within(n.shutdown()).await;
     assert!(n.is_shut_down());
 }
+
+#[tokio::test]
+async fn p05_initialise_node_reads_the_profile_and_becomes_the_process_node() {
+    let dir = std::env::temp_dir().join(format!("aemp-p05-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("config.json");
+    std::fs::write(&cfg, r#"{"version":1,"profile":{"p05":{"nodeid":"p05-node","binds":["127.0.0.1:0"],"secret":"x"}}}"#)
+        .unwrap();
+    // The only test in this binary that sets AEMP_CONFIG.
+    std::env::set_var("AEMP_CONFIG", &cfg);
+    let n = aemp::initialise_node("p05").await.unwrap();
+    assert_eq!(n.id().as_str(), "p05-node");
+    assert_eq!(n.listen_addrs().len(), 1);
+    assert_eq!(aemp::node().id(), n.id());
+    // A profile that does not exist: the profile name becomes the node ID,
+    // read as host:port for the binds (port 4040 when none is given).
+    let p = aemp::config::Config::load(&cfg).unwrap().profile("127.0.0.1:0").unwrap();
+    assert_eq!(p.nodeid, "127.0.0.1:0");
+    assert_eq!(p.binds, vec!["127.0.0.1:0".to_string()]);
+    n.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

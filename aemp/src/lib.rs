@@ -118,6 +118,7 @@ pub async fn initialise_node(profile: &str) -> Result<Node> {
     let name = if profile.is_empty() { config::hostname() } else { profile.to_owned() };
     let p = cfg.profile(&name)?;
     let node = NodeBuilder::from_profile(&p)?.build().await?;
+    let _ = DEFAULT_NODE.set(node.clone());
     for s in &p.services {
         if s.ends_with("::") {
             tracing::debug!(service = %s, "package-only service entry ignored");
@@ -126,6 +127,30 @@ pub async fn initialise_node(profile: &str) -> Result<Node> {
         node.spawn(node.id(), s, Msg::new());
     }
     Ok(node)
+}
+
+static DEFAULT_NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
+
+/// The process's node, for the seed's free-function style
+/// (`aemp::node().snd(...)`, `aemp::node().id()` for `$NODE`): the first node
+/// made by [`initialise_node`], or the one given to [`set_node`].
+///
+/// # Panics
+/// When no node was initialised: call [`initialise_node`] (or [`set_node`]) first.
+pub fn node() -> Node {
+    try_node().expect("aemp::node(): no node yet; call aemp::initialise_node first")
+}
+
+/// The process's node, if one was initialised.
+pub fn try_node() -> Option<Node> {
+    DEFAULT_NODE.get().cloned()
+}
+
+/// Makes `node` the process's node (see [`node`]); only the first call
+/// takes effect, as `initialise_node` is called once (P05). Returns whether
+/// this call set it.
+pub fn set_node(node: &Node) -> bool {
+    DEFAULT_NODE.set(node.clone()).is_ok()
 }
 
 /// Makes a new private key and self-signed certificate (CA:TRUE, for 10
