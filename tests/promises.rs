@@ -714,8 +714,11 @@ async fn p05_initialise_node_reads_the_profile_and_becomes_the_process_node() {
     let dir = std::env::temp_dir().join(format!("aemp-p05-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("config.json");
-    std::fs::write(&cfg, r#"{"version":1,"profile":{"p05":{"nodeid":"p05-node","binds":["127.0.0.1:0"],"secret":"x"}}}"#)
-        .unwrap();
+    std::fs::write(
+        &cfg,
+        r#"{"version":1,"profile":{"p05":{"nodeid":"p05-node","binds":["127.0.0.1:0"],"secret":"x"}}}"#,
+    )
+    .unwrap();
     // The only test in this binary that sets AEMP_CONFIG.
     std::env::set_var("AEMP_CONFIG", &cfg);
     let n = aemp::initialise_node("p05").await.unwrap();

@@ -323,3 +323,36 @@ async fn bytes_to_a_json_peer_are_not_converted_and_the_monitor_fires() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_dials_between_aemp_nodes_settle_on_one_connection_without_firing_monitors() {
+    for round in 0..20 {
+        let (a, b) = pair(&format!("sim-a{round}"), &format!("sim-b{round}")).await;
+        let (pa, pb) = (echo(&a), echo(&b));
+        let (ca, mut ra) = collector(&a);
+        let (cb, mut rb) = collector(&b);
+        // Both monitor the other's echo port, then both send at once: both dial.
+        let (ta, mut fa) = tokio::sync::mpsc::unbounded_channel();
+        let tb = ta.clone();
+        a.mon(&pb, move |r: Reason| {
+            let _ = ta.send(r);
+        })
+        .keep();
+        b.mon(&pa, move |r: Reason| {
+            let _ = tb.send(r);
+        })
+        .keep();
+        a.snd(&pb, msg![&ca, "from a"]);
+        b.snd(&pa, msg![&cb, "from b"]);
+        assert_eq!(next(&mut ra).await, msg!["from a"]);
+        assert_eq!(next(&mut rb).await, msg!["from b"]);
+        // And again over whatever connection won.
+        a.snd(&pb, msg![&ca, 2]);
+        b.snd(&pa, msg![&cb, 2]);
+        assert_eq!(next(&mut ra).await, msg![2]);
+        assert_eq!(next(&mut rb).await, msg![2]);
+        assert!(fa.try_recv().is_err(), "a monitor fired in round {round}");
+        a.shutdown().await;
+        b.shutdown().await;
+    }
+}

@@ -202,6 +202,9 @@ struct PeerState {
     dialing: bool,
     /// The connection that currently may become the link (past its greeting).
     claim: Option<(u64, NodeId)>,
+    /// One of our dials to this node is under way and has not yet read the
+    /// peer's greeting.
+    attempting: bool,
     /// Local monitors on this node's ports: port name -> actions.
     monitors: HashMap<Box<str>, Vec<(u64, Action)>>,
     /// Known listener addresses of this node.
@@ -635,7 +638,14 @@ impl Net {
             if !wanted {
                 break;
             }
+            // A connection from that node is in its handshake: let it finish
+            // rather than race it.
+            if peer.st.lock().claim.is_some() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
             for a in addrs {
+                peer.st.lock().attempting = true;
                 let connect = tokio::time::timeout(
                     secs(self.cfg.network_latency.max(1.0)),
                     TcpStream::connect(a.as_str()),
@@ -649,6 +659,7 @@ impl Net {
                     Ok(Err(e)) => tracing::debug!(node = %peer.id, addr = %a, "connect failed: {e}"),
                     Err(_) => tracing::debug!(node = %peer.id, addr = %a, "connect timed out"),
                 }
+                peer.st.lock().attempting = false;
                 if peer.st.lock().up.is_some() {
                     break;
                 }
@@ -696,11 +707,25 @@ impl Net {
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let we_dialed = dialed.is_some();
         let deadline = Instant::now() + secs(self.cfg.handshake_timeout);
-        let hs = tokio::time::timeout_at(deadline, self.handshake(sock, conn, we_dialed));
-        let (hs, peer) = match hs.await {
-            Ok(Ok(x)) => x,
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(Error::Protocol("handshake did not finish in time".into())),
+        let mut claimed = None;
+        let hs = tokio::time::timeout_at(deadline, self.handshake(sock, conn, we_dialed, &mut claimed)).await;
+        let failure = match hs {
+            Ok(Ok(x)) => Ok(x),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::Protocol("handshake did not finish in time".into())),
+        };
+        let (hs, peer) = match failure {
+            Ok(x) => x,
+            Err(e) => {
+                // Let another connection (or a later dial) take the link.
+                if let Some(p) = claimed {
+                    let mut st = p.st.lock();
+                    if st.claim.as_ref().map(|c| c.0) == Some(conn) {
+                        st.claim = None;
+                    }
+                }
+                return Err(e);
+            }
         };
         if let Some(r) = report {
             let _ = r.send(peer.id.clone());
@@ -713,6 +738,7 @@ impl Net {
         sock: TcpStream,
         conn: u64,
         we_dialed: bool,
+        claimed: &mut Option<Arc<Peer>>,
     ) -> Result<(Handshaken, Arc<Peer>)> {
         let peeraddr = sock.peer_addr().ok().map(|a: SocketAddr| a.to_string());
         let have_cert = self.tls.is_some();
@@ -747,6 +773,7 @@ impl Net {
         let peer = self.peer(&peer_id);
         let dialer = if we_dialed { self.me.clone() } else { peer_id.clone() };
         self.claim(&peer, conn, &dialer, &peer_g)?;
+        *claimed = Some(peer.clone());
         let tls_on = greeting::tls_on(have_cert, &peer_g);
         if tls_on {
             let tls = self.tls.as_ref().ok_or_else(|| Error::Tls("no certificate".into()))?;
@@ -830,9 +857,21 @@ impl Net {
 
     /// Past the greeting: decides whether this connection may become the
     /// link to `peer` (one connection per node pair, SPEC A.2, Part B).
+    ///
+    /// Between aemp nodes, two rules keep both sides on the same connection
+    /// when both dial at once, before either carries a message: a node whose
+    /// own dial is under way refuses an incoming connection from a higher
+    /// node ID (its dial will win there), and of two connections past their
+    /// greetings the one dialled by the lower node ID wins.
     fn claim(&self, peer: &Arc<Peer>, conn: u64, dialer: &NodeId, g: &Greeting) -> Result<()> {
         let aemp = g.is_aemp_ext();
+        let we_dialed = *dialer == self.me;
         let mut st = peer.st.lock();
+        if we_dialed {
+            st.attempting = false;
+        } else if aemp && st.attempting && self.me < peer.id && st.up.is_none() {
+            return Err(Error::Protocol(format!("simultaneous connection with {}: ours wins", peer.id)));
+        }
         if let Some(up) = &st.up {
             let same_life = up.incarnation.is_some() && up.incarnation.as_deref() == g.incarnation();
             if aemp && up.aemp && same_life {
