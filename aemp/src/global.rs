@@ -40,6 +40,8 @@ struct State {
     /// The Global port each peer spawned on us (its name here).
     their_ports: HashMap<NodeId, String>,
     watchers: HashMap<String, Vec<(u64, Watcher)>>,
+    /// The node found at each seed address.
+    seed_nodes: BTreeMap<String, NodeId>,
 }
 
 /// Global's state, kept in the node's network layer.
@@ -67,7 +69,13 @@ pub(crate) fn start(net: &Arc<Net>, node: &Node) {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
-                match net.clone().dial_seed(&seed).await {
+                match net
+                    .clone()
+                    .dial_seed(&seed, |id| {
+                        net.global.st.lock().seed_nodes.insert(seed.clone(), id.clone());
+                    })
+                    .await
+                {
                     Ok(id) => {
                         known = Some(id);
                         delay = Duration::from_millis(200);
@@ -391,6 +399,15 @@ impl Node {
     /// The nodes this node knows of (not itself).
     pub fn known_nodes(&self) -> Vec<NodeId> {
         self.shared().net().map(|n| n.known_nodes()).unwrap_or_default()
+    }
+
+    /// The nodes found at this node's seed addresses so far, in the order
+    /// of the addresses.
+    pub fn seed_nodes(&self) -> Vec<NodeId> {
+        self.shared()
+            .net()
+            .map(|n| n.global.st.lock().seed_nodes.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The nodes this node has a live connection to.

@@ -674,13 +674,26 @@ impl Net {
 
     /// Dials an address whose node is not known yet (a seed); returns the
     /// node's ID once the connection has ended.
-    pub(crate) async fn dial_seed(self: Arc<Net>, addr: &str) -> Result<NodeId> {
+    pub(crate) async fn dial_seed(self: Arc<Net>, addr: &str, found: impl FnOnce(&NodeId)) -> Result<NodeId> {
         let sock = tokio::time::timeout(secs(self.cfg.network_latency.max(1.0)), TcpStream::connect(addr))
             .await
             .map_err(|_| Error::Timeout(format!("connect to {addr}")))??;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        self.run_connection_reporting(sock, None, Some(tx)).await?;
-        rx.await.map_err(|_| Error::Protocol("no peer".into()))
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let conn = self.run_connection_reporting(sock, None, Some(tx));
+        tokio::pin!(conn);
+        // Report the node as soon as the handshake names it, then run the
+        // connection to its end.
+        let r = tokio::select! {
+            r = &mut conn => { r?; rx.try_recv().map_err(|_| Error::Protocol("no peer".into()))? }
+            id = &mut rx => {
+                let id = id.map_err(|_| Error::Protocol("no peer".into()))?;
+                found(&id);
+                conn.await?;
+                return Ok(id);
+            }
+        };
+        found(&r);
+        Ok(r)
     }
 
     /// Runs one connection to its end: handshake, then the data phase

@@ -154,3 +154,47 @@ async fn p28_killing_a_peer_process_fires_monitors_with_transport_error() {
     assert_eq!(reason.kind(), Some("transport_error"), "{reason}");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_and_ping_report_a_running_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.json");
+    let mut c = NetConfig::default();
+    c.binds = vec!["127.0.0.1:0".into()];
+    c.secret = Some("nodes-secret".into());
+    let seed = Node::builder().id("nodes-seed").net_config(c.clone()).build().await.unwrap();
+    let addr = seed.listen_addrs()[0].clone();
+    c.seeds = vec![addr.clone()];
+    let other = Node::builder().id("nodes-other").net_config(c).build().await.unwrap();
+    // Wait until the seed sees the other node (an event, polled).
+    let mut polls = 0;
+    while !seed.up_nodes().iter().any(|n| n.as_str() == "nodes-other") {
+        polls += 1;
+        assert!(
+            polls < 2000,
+            "the seed never saw the other node: {:?} / {:?}",
+            seed.up_nodes(),
+            other.up_nodes()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let run = |args: Vec<&'static str>| {
+        let cfg = cfg.clone();
+        let addr = addr.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut a = vec!["--seed", addr.as_str(), "--secret", "nodes-secret", "--json"];
+            a.extend(args);
+            aemp(&cfg, &a)
+        })
+    };
+    let out = ok(&run(vec!["nodes"]).await.unwrap());
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["node"], "nodes-seed");
+    let up: Vec<String> = serde_json::from_value(v["up"].clone()).unwrap();
+    assert!(up.contains(&"nodes-other".to_string()), "{v}");
+    let out = ok(&run(vec!["ping", "nodes-other"]).await.unwrap());
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["node"], "nodes-other");
+    other.shutdown().await;
+    seed.shutdown().await;
+}

@@ -230,10 +230,10 @@ async fn run(cli: Cli) -> Res {
             let target = match target {
                 Some(t) => NodeId::new(t).map_err(|e| e.to_string())?,
                 None => {
-                    // The first seed's node: ask it who it is.
+                    // The first seed's node.
                     let deadline = Instant::now() + timeout(&cli);
                     loop {
-                        if let Some(n) = node.up_nodes().into_iter().next() {
+                        if let Some(n) = node.seed_nodes().into_iter().next() {
                             break n;
                         }
                         if Instant::now() > deadline {
