@@ -136,6 +136,9 @@ pub(crate) struct Shared {
     wake: Notify,
     /// Set by the dispatcher before it sleeps; a push that sees it wakes it.
     sleeping: AtomicBool,
+    /// Set by pushes, cleared by the dispatcher: what it spins on briefly
+    /// before going to sleep (on its own cache line).
+    hint: crossbeam_utils::CachePadded<AtomicBool>,
     pub(crate) inits: RwLock<HashMap<String, InitFn>>,
     pub(crate) tasks: TaskTracker,
     pub(crate) cancel: CancellationToken,
@@ -155,6 +158,7 @@ impl Shared {
             queue: Mutex::new(Vec::with_capacity(1024)),
             wake: Notify::new(),
             sleeping: AtomicBool::new(false),
+            hint: crossbeam_utils::CachePadded::new(AtomicBool::new(false)),
             inits: RwLock::new(HashMap::new()),
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
@@ -166,6 +170,15 @@ impl Shared {
     /// Appends a command to the node's queue (never blocks for long: one short lock).
     pub(crate) fn push(&self, cmd: Cmd) {
         self.queue.lock().push(cmd);
+        self.pushed();
+    }
+
+    /// Tells the dispatcher that commands were queued: raises the hint it
+    /// spins on, and wakes it if it sleeps.
+    fn pushed(&self) {
+        if !self.hint.load(Ordering::Relaxed) {
+            self.hint.store(true, Ordering::Relaxed);
+        }
         // The mutex orders this load after the dispatcher's store of `true`
         // whenever the dispatcher found the queue empty before our push.
         if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
@@ -179,9 +192,7 @@ impl Shared {
             return;
         }
         self.queue.lock().append(cmds);
-        if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
-            self.wake.notify_one();
-        }
+        self.pushed();
     }
 
     /// Installs the dispatcher state (once, at start).
@@ -204,8 +215,8 @@ impl Shared {
             if more {
                 self.wake.notify_one();
             }
-        } else if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
-            self.wake.notify_one();
+        } else {
+            self.pushed();
         }
     }
 
@@ -791,6 +802,11 @@ pub(crate) fn panic_text(p: &Box<dyn Any + Send>) -> String {
     }
 }
 
+/// How many times the dispatcher looks for work again before sleeping.
+const IDLE_SPINS: u32 = 4;
+/// How long one look lasts, in spin-loop hints (a few microseconds).
+const SPIN_ROUNDS: u32 = 2_000;
+
 /// The dispatcher task: runs the node's commands whenever no connection
 /// reader is running them, and sleeps when there are none.
 pub(crate) async fn run(shared: Arc<Shared>) {
@@ -806,11 +822,18 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             tokio::task::yield_now().await;
             continue;
         }
-        // Nothing to do (or a reader is at it): look again a few times
-        // before sleeping, since a wake-up costs more than a short spin.
-        if idle_spins < 8 {
+        // Nothing to do (or a reader is at it): watch for new work for a
+        // moment before sleeping, since a wake-up costs more than a short
+        // spin when messages keep coming.
+        if idle_spins < IDLE_SPINS {
             idle_spins += 1;
-            tokio::task::yield_now().await;
+            shared.hint.store(false, Ordering::Relaxed);
+            for _ in 0..SPIN_ROUNDS {
+                if shared.hint.load(Ordering::Relaxed) {
+                    break;
+                }
+                std::hint::spin_loop();
+            }
             continue;
         }
         idle_spins = 0;
