@@ -222,3 +222,95 @@ async fn a_handshake_that_never_finishes_is_dropped() {
     let _ = Duration::ZERO;
     node.shutdown().await;
 }
+
+/// Session A of `transcripts-0.9.txt`, from the connecting side: given its
+/// greeting and nonce as ours and the server's as theirs, aemp's negotiation
+/// and token code produce the client's recorded auth line byte for byte,
+/// and accept the server's.
+#[test]
+fn session_a_auth_lines_are_reproduced_from_the_recorded_greetings() {
+    use aemp::wire::greeting;
+    let c1 = "aemp;0;anon/Lscqse5YByBNl4qfcBWlqA=;tls_md6_64_256,hmac_md6_64_256,tls_anon,cleartext;json,storable;provider=AE-0.9;timeout=12;peeraddr=127.0.0.1:40401";
+    let c2 = "fR47gOZmuMWVIgFTj18eXHrBlBd6W2h+Rthz6IE14cOKv85l0iK3va91ftUYT3SFcqu+9zMo5eF0bqKpjR6nsGDB";
+    let s1 = "aemp;0;aemp-server;tls_md6_64_256,hmac_md6_64_256,tls_anon,cleartext;json,storable;provider=AE-0.9;peeraddr=127.0.0.1:52166;timeout=12";
+    let s2 = "5HP9UiuK6M10r4EbSXEayX5keyC2DHR1Pb1LdQAKyalHL2AhDBCdHWFlCh56aJt1t9uJItnMavGreDpU2bVkw9xc";
+    let server = greeting::parse(s1).unwrap();
+    let tls = greeting::tls_on(false, &server);
+    let method = greeting::choose_auth(&server.auths, &greeting::sendable_auths(true, false), tls).unwrap();
+    let framing = greeting::choose_framing(&server.framings, &greeting::OUR_FRAMINGS).unwrap();
+    let m = AuthMethod::from_name(&method).unwrap();
+    let token = auth::token(m, Some(SECRET), (c1, c2), (s1, s2)).unwrap();
+    let line = AuthLine { method, token, framing }.to_line();
+    assert_eq!(line, "hmac_md6_64_256;d06217fd6654bbf30af198ac5dfa79427309c1cad91e0c877f535d9eafaeace2;json");
+    // The server's recorded line is accepted with the same secret...
+    let theirs = AuthLine::parse(
+        "hmac_md6_64_256;cdfae27e2a7b68c8a03bfbd07a2432cf72b1b776014431c55a5f7b27a4adea16;json",
+    )
+    .unwrap();
+    let m = auth::accept_peer_method(&theirs.method, false, false, tls).unwrap();
+    auth::verify(m, Some(SECRET), (c1, c2), (s1, s2), &theirs.token).unwrap();
+    greeting::accept_peer_framing(&theirs.framing).unwrap();
+    // ...and refused with another.
+    assert!(auth::verify(m, Some("another secret"), (c1, c2), (s1, s2), &theirs.token).is_err());
+}
+
+/// The data phase of session A: the node's first messages after the auth
+/// lines have the shape 0.9 sends (Global's spawn, mon1, addr).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_auth_the_node_opens_global_as_0_9_does() {
+    let node = server().await;
+    let mut raw = Raw::connect(&node).await;
+    let l1 = "aemp;0;anon/Lscqse5YByBNl4qfcBWlqA=;tls_md6_64_256,hmac_md6_64_256,tls_anon,cleartext;json,storable;provider=AE-0.9;timeout=12";
+    raw.send(&format!("{l1}\n{NONCE}\n")).await;
+    let r1 = raw.line().await.unwrap();
+    let r2 = raw.line().await.unwrap();
+    let _their_auth = raw.line().await.unwrap();
+    let tok = auth::token(AuthMethod::HmacMd6, Some(SECRET), (l1, NONCE), (&r1, &r2)).unwrap();
+    raw.send(&format!("hmac_md6_64_256;{tok};json\n")).await;
+    let mut r = JsonReader::new(Limits::default());
+    let spawn = raw.msg(&mut r).await.unwrap();
+    assert_eq!(spawn[0], Value::from(""));
+    assert_eq!(spawn[1], Value::from("AnyEvent::MP::_spawn"));
+    let pname = spawn[2].as_str().unwrap().to_owned();
+    assert_eq!(
+        &spawn[3..],
+        &[Value::from("AnyEvent::MP::Global::connect"), Value::from(0), Value::from("aemp-server")]
+    );
+    assert_eq!(raw.msg(&mut r).await.unwrap(), msg!["", "mon1", pname.as_str()].0);
+    let addr = raw.msg(&mut r).await.unwrap();
+    assert_eq!(&addr[..2], &[Value::from(pname.as_str()), Value::from("addr")]);
+    assert_eq!(addr[2], Value::from(node.listen_addrs()));
+    node.shutdown().await;
+}
+
+/// A 0.9 peer's Global messages (as in session A, server to client) reach
+/// aemp's Global: its group members become visible (SPEC C.5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_0_9_peers_global_registrations_are_learned() {
+    let node = server().await;
+    let (tx, mut joined) = tokio::sync::mpsc::unbounded_channel();
+    node.mon_group("echo", move |ev| {
+        let _ = tx.send(ev.clone());
+    });
+    let mut raw = Raw::connect(&node).await;
+    let l1 = "aemp;0;perl-node;tls_md6_64_256,hmac_md6_64_256,tls_anon,cleartext;json,storable;provider=AE-0.9;timeout=12";
+    raw.send(&format!("{l1}\n{NONCE}\n")).await;
+    let r1 = raw.line().await.unwrap();
+    let r2 = raw.line().await.unwrap();
+    let _ = raw.line().await.unwrap();
+    let tok = auth::token(AuthMethod::HmacMd6, Some(SECRET), (l1, NONCE), (&r1, &r2)).unwrap();
+    raw.send(&format!("hmac_md6_64_256;{tok};json\n")).await;
+    raw.send(concat!(
+        r#"["","AnyEvent::MP::_spawn","COprXEuvxA9Jw8GcPOV5Aw=.b","AnyEvent::MP::Global::connect",0,"perl-node"]"#,
+        r#"["","mon1","COprXEuvxA9Jw8GcPOV5Aw=.b"]"#,
+        r#"["COprXEuvxA9Jw8GcPOV5Aw=.b","addr",["127.0.0.1:40400"]]"#,
+        r#"["COprXEuvxA9Jw8GcPOV5Aw=.b","set",{"echo":["perl-node#0hJrCIiX4OQ.a"]}]"#,
+    ))
+    .await;
+    let ev = aemp_tests::within(joined.recv()).await.unwrap();
+    assert_eq!(ev, aemp::GroupEvent::Joined(aemp::PortId::new("perl-node#0hJrCIiX4OQ.a").unwrap()));
+    assert_eq!(node.find_group("echo").len(), 1);
+    // The peer's address was learned too.
+    assert!(node.known_nodes().iter().any(|n| n.as_str() == "perl-node"));
+    node.shutdown().await;
+}
