@@ -224,7 +224,7 @@ async fn raw_setup(addr: &str) -> Duration {
     let mut total = Duration::ZERO;
     for _ in 0..SETUPS {
         let t0 = Instant::now();
-        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut s = TcpStream::connect(addr.parse::<std::net::SocketAddr>().unwrap()).await.unwrap();
         s.set_nodelay(true).unwrap();
         s.write_all(&[0, 0, 0, 0]).await.unwrap();
         let mut b = [0u8; 1];

@@ -425,9 +425,15 @@ impl Core {
     /// from the shared queue at least), then writes what the callbacks sent
     /// to other nodes. Returns whether work remains.
     pub(crate) fn step(&mut self, budget: u32) -> bool {
+        self.step_counted(budget).1
+    }
+
+    /// [`Core::step`], also returning whether anything was run.
+    pub(crate) fn step_counted(&mut self, budget: u32) -> (bool, bool) {
         let shared = self.shared.clone();
         let mut batch = std::mem::take(&mut self.spare);
         std::mem::swap(&mut *shared.queue.lock(), &mut batch);
+        let worked = !batch.is_empty() || !self.run.is_empty();
         if self.run.is_empty() {
             // Handle the batch in place; sends it causes go to `run`, after it.
             for cmd in batch.drain(..) {
@@ -455,7 +461,7 @@ impl Core {
             }
             self.dirty.clear();
         }
-        !self.run.is_empty() || !shared.queue.lock().is_empty()
+        (worked, !self.run.is_empty() || !shared.queue.lock().is_empty())
     }
 
     pub(crate) fn exec(&mut self, cmd: Cmd) {
@@ -816,11 +822,21 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if shared.cancel.is_cancelled() {
             break;
         }
-        let more = slot.try_lock().map(|mut g| g.as_mut().is_some_and(|core| core.step(16_384)));
-        if more == Some(true) {
+        let (worked, more) = match slot.try_lock() {
+            Some(mut g) => g.as_mut().map_or((false, false), |core| core.step_counted(16_384)),
+            None => (false, false),
+        };
+        if more {
             idle_spins = 0;
             tokio::task::yield_now().await;
             continue;
+        }
+        if worked {
+            // Work just ran out: messages may be streaming in.
+            idle_spins = 0;
+        } else if idle_spins == 0 {
+            // Woken with nothing to do: no reason to expect more soon.
+            idle_spins = IDLE_SPINS;
         }
         // Nothing to do (or a reader is at it): watch for new work for a
         // moment before sleeping, since a wake-up costs more than a short

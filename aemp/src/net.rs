@@ -646,10 +646,9 @@ impl Net {
             }
             for a in addrs {
                 peer.st.lock().attempting = true;
-                let connect = tokio::time::timeout(
-                    secs(self.cfg.network_latency.max(1.0)),
-                    TcpStream::connect(a.as_str()),
-                );
+                tracing::trace!(node = %peer.id, addr = %a, "dialling");
+                let connect =
+                    tokio::time::timeout(secs(self.cfg.network_latency.max(1.0)), connect_addr(a.as_str()));
                 match connect.await {
                     Ok(Ok(sock)) => {
                         if let Err(e) = self.clone().run_connection(sock, Some(peer.id.clone())).await {
@@ -675,7 +674,7 @@ impl Net {
     /// Dials an address whose node is not known yet (a seed); returns the
     /// node's ID once the connection has ended.
     pub(crate) async fn dial_seed(self: Arc<Net>, addr: &str, found: impl FnOnce(&NodeId)) -> Result<NodeId> {
-        let sock = tokio::time::timeout(secs(self.cfg.network_latency.max(1.0)), TcpStream::connect(addr))
+        let sock = tokio::time::timeout(secs(self.cfg.network_latency.max(1.0)), connect_addr(addr))
             .await
             .map_err(|_| Error::Timeout(format!("connect to {addr}")))??;
         let (tx, mut rx) = tokio::sync::oneshot::channel();
@@ -772,7 +771,9 @@ impl Net {
         let mut stream = Link::Plain(sock);
         stream.write_all(format!("{l1}\n{l2}\n").as_bytes()).await?;
         let mut lines = Lines::new(self.cfg.max_line);
+        tracing::trace!(conn, "greeting sent");
         let r1 = lines.next(&mut stream).await?;
+        tracing::trace!(conn, "greeting received");
         let peer_g = greeting::parse(&r1)?;
         let r2 = lines.next(&mut stream).await?;
         greeting::check_nonce(&r2)?;
@@ -831,8 +832,10 @@ impl Net {
         let line = AuthLine { method: method.name().to_owned(), token: tok, framing: send_framing.clone() };
         stream.write_all(format!("{}\n", line.to_line()).as_bytes()).await?;
         stream.flush().await?;
+        tracing::trace!(conn, "auth line sent");
         // Theirs.
         let ra = lines.next(&mut stream).await?;
+        tracing::trace!(conn, "auth line received");
         let theirs = AuthLine::parse(&ra)?;
         let m = auth::accept_peer_method(
             &theirs.method,
@@ -1114,6 +1117,15 @@ fn unsendable(node: &NodeId, st: &mut PeerState, dest: Option<&str>, e: &Error) 
         }
     }
     (fire, Reason::transport_error(node.as_str(), format!("message not sent: {e}")))
+}
+
+/// Connects to `host:port`; a literal IP address skips the resolver (which
+/// runs on a blocking thread).
+async fn connect_addr(addr: &str) -> std::io::Result<TcpStream> {
+    match addr.parse::<SocketAddr>() {
+        Ok(a) => TcpStream::connect(a).await,
+        Err(_) => TcpStream::connect(addr).await,
+    }
 }
 
 /// A message from a peer: `[portname, payload...]`.
