@@ -922,9 +922,17 @@ impl Net {
             dialer,
         } = hs;
         // Become the link.
+        // Global's opening messages are made before the peer's lock is taken:
+        // making them takes Global's lock and other peers' locks (lock order
+        // Global -> peer everywhere).
+        let opening = crate::global::node_up_messages(&self, &peer.id);
         let replaced = {
             let mut st = peer.st.lock();
             if st.claim.as_ref().map(|c| c.0) != Some(conn) {
+                drop(st);
+                if !opening.is_empty() {
+                    crate::global::forget_peer_port(&self, &peer.id);
+                }
                 return Err(Error::Protocol(format!("connection to {} superseded by another", peer.id)));
             }
             st.claim = None;
@@ -946,7 +954,7 @@ impl Net {
                 None
             };
             // Global's node-up messages first, then what was queued (SPEC A.9.3).
-            for m in crate::global::node_up_messages(&self, &peer.id) {
+            for m in opening {
                 if let Err(e) = send_framing.encode(&m.0, &mut st.out) {
                     tracing::error!("global message not encodable: {e}");
                 }
