@@ -1,0 +1,173 @@
+//! Supervisors and children on different nodes, over real TCP on
+//! 127.0.0.1 (port 0), in one process: remote children started by name,
+//! links in both directions, lost nodes (shut down) and placement groups,
+//! and the discovery data the `aemp` tool reads.
+
+mod common;
+
+use aemp::{msg, GroupEvent, Node, NodeId, PortId, Reason};
+use aemp_supervisor::{ChildSpec, Strategy, Supervisor, SupervisorInfo, SupervisorSpec, DIRECTORY, GROUP};
+use common::{collector, net_node, until, up, within, worker, PATIENCE};
+
+/// Two public nodes that know each other's address.
+async fn pair(a: &str, b: &str) -> (Node, Node) {
+    let na = net_node(a, vec![]).await;
+    let nb = net_node(b, vec![]).await;
+    na.add_node_addr(nb.id(), nb.listen_addrs()[0].clone());
+    nb.add_node_addr(na.id(), na.listen_addrs()[0].clone());
+    (na, nb)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_child_is_started_by_name_restarted_there_and_dies_with_its_supervisor() {
+    let (a, b) = pair("rc-a", "rc-b").await;
+    let (c, mut rx) = collector(&a);
+    let spec = SupervisorSpec::new(Strategy::OneForOne).child(worker("w", &c).on_node(b.id()));
+    let sup = within(Supervisor::start(&a, spec)).await.unwrap();
+    let pw = up(&mut rx, "w").await;
+    assert_eq!(pw.node(), *b.id());
+    let kids = within(sup.which_children()).await.unwrap();
+    assert_eq!(kids[0].node.as_ref(), Some(b.id()));
+
+    // A crash on b is seen on a, with the child's own reason, and the child
+    // is started on b again.
+    a.snd(&pw, msg!["crash"]);
+    let pw2 = up(&mut rx, "w").await;
+    assert_eq!(pw2.node(), *b.id());
+    assert_ne!(pw, pw2);
+    let kids = within(sup.which_children()).await.unwrap();
+    assert_eq!(kids[0].restarts, 1);
+    assert_eq!(kids[0].last_exit.as_ref().and_then(|r| r.kind().map(str::to_owned)).as_deref(), Some("die"));
+
+    // The supervisor dies abnormally: the child on b follows (back-monitor).
+    let gone = b.dead(&pw2);
+    a.kil(sup.port(), msg!["supervisor", "crashed"]);
+    assert_eq!(within(gone).await, Reason::from(msg!["supervisor", "crashed"]));
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_supervisors_node_is_lost_its_remote_children_die() {
+    let (a, b) = pair("ls-a", "ls-b").await;
+    let (c, mut rx) = collector(&a);
+    let spec = SupervisorSpec::new(Strategy::OneForOne).child(worker("w", &c).on_node(b.id())).child(
+        ChildSpec::supervisor("inner", SupervisorSpec::new(Strategy::OneForOne).child(worker("x", &c)))
+            .on_node(b.id()),
+    );
+    let _sup = within(Supervisor::start(&a, spec)).await.unwrap();
+    let pw = up(&mut rx, "w").await;
+    let px = up(&mut rx, "x").await;
+    assert_eq!((pw.node(), px.node()), (b.id().clone(), b.id().clone()));
+    let (dw, dx) = (b.dead(&pw), b.dead(&px));
+    a.shutdown().await;
+    let rw = within(dw).await;
+    assert_eq!(rw.kind(), Some("transport_error"), "{rw}");
+    assert_eq!(rw.values()[1].as_str(), Some("ls-a"));
+    // The nested supervisor on b died the same way and took its child along.
+    assert_eq!(within(dx).await.kind(), Some("transport_error"));
+    b.shutdown().await;
+}
+
+/// Waits until `node` sees members of `group` on every node of `nodes`.
+async fn await_group(node: &Node, group: &str, nodes: &[&NodeId]) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let id = node.mon_group(group, move |ev| {
+        if let GroupEvent::Joined(p) = ev {
+            let _ = tx.send(p.node());
+        }
+    });
+    let mut seen = std::collections::HashSet::new();
+    while !nodes.iter().all(|n| seen.contains(*n)) {
+        seen.insert(within(rx.recv()).await.expect("group monitor"));
+    }
+    node.unmon_group(group, id);
+}
+
+/// A node seeded by `seed` with a port in the group "workers".
+async fn worker_in_group(id: &str, seed: &str) -> Node {
+    let n = net_node(id, vec![seed.to_owned()]).await;
+    let presence = n.port_with(|_ctx, _m| {});
+    n.register_group(&presence, "workers").unwrap();
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_on_a_lost_node_is_restarted_on_another_node_of_its_group() {
+    // The workers join one at a time: aemp's connection set-up can
+    // deadlock when a node brings up two connections to different peers at
+    // the same moment (lock order of a peer's state and Global's state in
+    // `global::node_up_messages`, reported separately).
+    let a = net_node("gr-a", vec![]).await;
+    let seed = a.listen_addrs()[0].clone();
+    let b = worker_in_group("gr-b", &seed).await;
+    await_group(&a, "workers", &[b.id()]).await;
+    let c = worker_in_group("gr-c", &seed).await;
+    await_group(&a, "workers", &[b.id(), c.id()]).await;
+
+    let (col, mut rx) = collector(&a);
+    let (obs, mut events) = collector(&a);
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .observer(&obs)
+        .child(worker("svc", &col).in_group("workers"));
+    let sup = within(Supervisor::start(&a, spec)).await.unwrap();
+    let first = up(&mut rx, "svc").await;
+    let (lost, other) = if first.node() == *b.id() { (&b, &c) } else { (&c, &b) };
+    assert_eq!(first.node(), *lost.id());
+
+    within(lost.shutdown()).await;
+    let e = until(&mut events, "exited", 2, "svc").await;
+    let why = e.at(3).unwrap().as_array().unwrap().to_vec();
+    assert_eq!(why[0].as_str(), Some("transport_error"), "{e}");
+    assert_eq!(why[1].as_str(), Some(lost.id().as_str()));
+    assert_eq!(e.str(4).unwrap(), "restart");
+    let started = until(&mut events, "started", 2, "svc").await;
+    let moved: PortId = started.port(3).unwrap();
+    assert_eq!(moved.node(), *other.id(), "restarted on the surviving node of the group");
+    assert_eq!(up(&mut rx, "svc").await, moved);
+    // And it serves.
+    let pong = within(a.call(&moved, msg!["ping"], PATIENCE)).await.unwrap();
+    assert_eq!(pong, msg!["pong", "svc", other.id()]);
+    let kids = within(sup.which_children()).await.unwrap();
+    assert_eq!((kids[0].restarts, kids[0].node.as_ref()), (1, Some(other.id())));
+    within(sup.stop()).await.unwrap();
+    within(a.shutdown()).await;
+    within(other.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodes_supervisors_are_listed_by_its_directory_port_and_describe_themselves() {
+    let (a, b) = pair("dir-a", "dir-b").await;
+    let (c, mut rx) = collector(&a);
+    let inner = SupervisorSpec::new(Strategy::OneForAll).child(worker("x", &c));
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .child(worker("w", &c))
+        .child(ChildSpec::supervisor("inner", inner));
+    let sup = within(Supervisor::start(&a, spec)).await.unwrap();
+    up(&mut rx, "w").await;
+    up(&mut rx, "x").await;
+    assert!(a.find_group(GROUP).contains(sup.port()));
+
+    // From b, as the aemp tool would: list, then which_children.
+    let dir = a.id().port(DIRECTORY).unwrap();
+    let list = within(b.call(&dir, msg!["list"], PATIENCE)).await.unwrap();
+    let listed: Vec<PortId> = list.0.iter().map(|v| PortId::new(v.as_str().unwrap()).unwrap()).collect();
+    assert_eq!(listed.len(), 2, "the top supervisor and the nested one: {list}");
+    assert!(listed.contains(sup.port()));
+    let raw = within(b.call(sup.port(), msg!["which_children"], PATIENCE)).await.unwrap();
+    let info = SupervisorInfo::from_value(raw.at(0).unwrap()).unwrap();
+    assert_eq!(info.children.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(), ["w", "inner"]);
+    let inner_port = info.children[1].port.clone().unwrap();
+    assert!(listed.contains(&inner_port));
+    // The handle works remotely too.
+    let remote = Supervisor::attach(&b, inner_port);
+    let inner_info = within(remote.info()).await.unwrap();
+    assert_eq!(inner_info.parent.as_ref(), Some(sup.port()));
+    assert_eq!(inner_info.strategy, Strategy::OneForAll);
+
+    within(sup.stop()).await.unwrap();
+    let list = within(b.call(&dir, msg!["list"], PATIENCE)).await.unwrap();
+    assert!(list.is_empty(), "stopped supervisors leave the directory: {list}");
+    a.shutdown().await;
+    b.shutdown().await;
+}

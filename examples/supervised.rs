@@ -1,0 +1,156 @@
+//! A supervised service spread over three nodes that survives the loss of
+//! one: a supervisor on node A keeps two services running on the nodes of
+//! the group "workers" (B and C). Node B is shut down; the service that ran
+//! there is restarted on C, and answers again.
+//!
+//! Run it with `cargo run --example supervised` (`RUST_LOG=aemp_supervisor=info`
+//! shows the supervisor's tracing events too).
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use aemp::{msg, GroupEvent, NetConfig, Node, NodeId, PortId};
+use aemp_supervisor::{ChildSpec, Intensity, Strategy, Supervisor, SupervisorSpec};
+
+fn net(seeds: Vec<String>) -> NetConfig {
+    let mut c = NetConfig::default();
+    c.binds = vec!["127.0.0.1:0".into()];
+    c.seeds = seeds;
+    c.secret = Some("supervised example".into());
+    c
+}
+
+// ANCHOR: service_init
+/// The service: answers `["hello", reply]` with its name and node, and
+/// stops cleanly when its supervisor sends `["shutdown"]`.
+fn service_init(ctx: &mut aemp::Ctx<'_>, args: aemp::Msg) -> aemp::Result<()> {
+    let name: String = args.get(0)?;
+    let me = ctx.self_id();
+    let node = ctx.node_id().clone();
+    ctx.rcv_tag(&me, "hello", move |ctx, m| -> aemp::Result<()> {
+        ctx.snd(&m.port(0)?, msg!["hello from", &name, &node]);
+        Ok(())
+    });
+    ctx.rcv_tag(&me, "shutdown", |ctx, _m| ctx.kil_self(aemp::Reason::normal()));
+    Ok(())
+}
+// ANCHOR_END: service_init
+
+/// A worker node: it can run the service and says so by joining "workers".
+async fn worker_node(id: &str, seed: &str) -> aemp::Result<Node> {
+    let node = Node::builder().id(id).net_config(net(vec![seed.to_owned()])).build().await?;
+    // ANCHOR: worker_node
+    aemp_supervisor::install();
+    node.register("Example::service", service_init);
+    let presence = node.port_with(|_ctx, _m| {});
+    node.register_group(&presence, "workers")?;
+    // ANCHOR_END: worker_node
+    Ok(node)
+}
+
+/// Prints the supervisor's children.
+async fn show(sup: &Supervisor) -> Result<(), aemp_supervisor::Error> {
+    // ANCHOR: which_children
+    for child in sup.which_children().await? {
+        println!(
+            "   {:<8} {:<9} restarts {}  on {}",
+            child.id,
+            child.status.as_str(),
+            child.restarts,
+            child.node.as_ref().map_or("-", NodeId::as_str)
+        );
+    }
+    // ANCHOR_END: which_children
+    Ok(())
+}
+
+/// Waits until `node` knows `count` nodes in the group "workers".
+async fn wait_for_workers(node: &Node, count: usize) -> Result<BTreeSet<NodeId>, Box<dyn std::error::Error>> {
+    let (tx, mut joined) = tokio::sync::mpsc::unbounded_channel();
+    let watch = node.mon_group("workers", move |ev| {
+        if let GroupEvent::Joined(p) = ev {
+            let _ = tx.send(p.node());
+        }
+    });
+    let mut workers = BTreeSet::new();
+    while workers.len() < count {
+        workers.insert(joined.recv().await.ok_or("group monitor closed")?);
+    }
+    node.unmon_group("workers", watch);
+    Ok(workers)
+}
+
+async fn hello(node: &Node, port: &PortId) -> aemp::Result<String> {
+    let m = node.call(port, msg!["hello"], Duration::from_secs(10)).await?;
+    Ok(format!("{} {} on {}", m.str(0)?, m.str(1)?, m.str(2)?))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .try_init();
+    let step = |s: &str| println!("\n== {s}");
+
+    step("three nodes on 127.0.0.1: A runs the supervisor, B and C the services");
+    let a = Node::builder().id("sup-a").net_config(net(vec![])).build().await?;
+    let seed = a.listen_addrs()[0].clone();
+    // The workers come up one after the other, each once A knows the one
+    // before (two connections to different peers set up at the very same
+    // moment can deadlock in aemp's Global hand-shake, see the crate's notes).
+    let b = worker_node("sup-b", &seed).await?;
+    wait_for_workers(&a, 1).await?;
+    let c = worker_node("sup-c", &seed).await?;
+    let workers = wait_for_workers(&a, 2).await?;
+    println!("   group \"workers\": {workers:?}");
+
+    step("starting the supervisor on A");
+    let (events, mut event_rx) = tokio::sync::mpsc::unbounded_channel();
+    let observer = a.port_with(move |_ctx, m| {
+        let _ = events.send(m);
+    });
+    // ANCHOR: start_supervisor
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .intensity(Intensity::new(5, Duration::from_secs(30)))
+        .observer(&observer)
+        .child(ChildSpec::new("greeter", "Example::service").args(msg!["greeter"]).in_group("workers"))
+        .child(ChildSpec::new("counter", "Example::service").args(msg!["counter"]).in_group("workers"));
+    let sup = Supervisor::start(&a, spec).await?;
+    // ANCHOR_END: start_supervisor
+    show(&sup).await?;
+    let kids = sup.which_children().await?;
+    let greeter = kids[0].port.clone().ok_or("greeter has no port")?;
+    println!("   {}", hello(&a, &greeter).await?);
+
+    // ANCHOR: lose_node
+    step("losing the node that runs the greeter");
+    let lost = greeter.node();
+    let victim = if lost == *b.id() { &b } else { &c };
+    victim.shutdown().await;
+    println!("   {lost} is down");
+    // The supervisor's events: the two first starts, then the greeter's
+    // exit with a transport_error, then its restart on a surviving node.
+    let moved = loop {
+        let m = event_rx.recv().await.ok_or("observer closed")?;
+        println!("   event: {m}");
+        if m.tag() == Some("started") && m.str(2)? == "greeter" && m.port(3)? != greeter {
+            break m.port(3)?;
+        }
+    };
+    // ANCHOR_END: lose_node
+    println!("   {}", hello(&a, &moved).await?);
+    show(&sup).await?;
+    assert_ne!(moved.node(), lost, "the greeter moved to a surviving node");
+
+    step("done: stopping the supervisor and the nodes");
+    sup.stop().await?;
+    for n in [&a, &b, &c] {
+        if !n.is_shut_down() {
+            n.shutdown().await;
+        }
+    }
+    Ok(())
+}
