@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use aemp::{msg, NetConfig, Node, Reason};
+use aemp_supervisor::{ChildSpec, Strategy, Supervisor, SupervisorSpec};
 
 fn net(seeds: Vec<String>) -> NetConfig {
     let mut c = NetConfig::default();
@@ -45,6 +46,8 @@ async fn main() -> aemp::Result<()> {
     let seed_addr = seed.listen_addrs()[0].clone();
     let worker = Node::builder().id("demo-worker").net_config(net(vec![seed_addr.clone()])).build().await?;
     worker.register("Demo::counter", counter_init);
+    // Lets supervisors on other nodes start children here.
+    aemp_supervisor::install();
     let client = Node::builder().id("demo-client").net_config(net(vec![seed_addr.clone()])).build().await?;
     println!("   seed   {} listens on {seed_addr}", seed.id());
     println!("   worker {} listens on {}", worker.id(), worker.listen_addrs()[0]);
@@ -82,6 +85,32 @@ async fn main() -> aemp::Result<()> {
     let reason =
         tokio::time::timeout(Duration::from_secs(10), drx).await.expect("monitor fired").expect("reason");
     println!("   the client's monitor fired: the counter died with {reason}");
+
+    step("a supervisor on the client keeps a counter running on the worker");
+    let (etx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let observer = client.port_with(move |_ctx, m| {
+        let _ = etx.send(m);
+    });
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .observer(&observer)
+        .child(ChildSpec::new("counter", "Demo::counter").args(msg![100]).on_node(worker.id()));
+    let sup = Supervisor::start(&client, spec).await.map_err(aemp::Error::die)?;
+    let first =
+        sup.which_children().await.map_err(aemp::Error::die)?[0].port.clone().expect("a running child");
+    println!("   supervised counter {first}");
+    client.snd(&first, msg!["crash"]);
+    let restarted = loop {
+        let m = events.recv().await.expect("supervisor event");
+        println!("   supervisor event: {m}");
+        if m.tag() == Some("started") && m.port(3)? != first {
+            break m.port(3)?;
+        }
+    };
+    client.snd(&restarted, msg!["add", 1, &inbox]);
+    println!("   the restarted counter answers {}", rx.recv().await.expect("total"));
+    let kids = sup.which_children().await.map_err(aemp::Error::die)?;
+    println!("   child {} has been restarted {} time(s)", kids[0].id, kids[0].restarts);
+    sup.stop().await.map_err(aemp::Error::die)?;
 
     step("losing a whole node: monitors on its ports fire with transport_error");
     let survivor = client.spawn(worker.id(), "Demo::counter", msg![0]);
