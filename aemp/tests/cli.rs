@@ -198,3 +198,33 @@ async fn nodes_and_ping_report_a_running_network() {
     other.shutdown().await;
     seed.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisors_shows_a_running_nodes_supervision_tree() {
+    use aemp_supervisor::{ChildSpec, Strategy, Supervisor, SupervisorSpec};
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.json");
+    let mut c = NetConfig::default();
+    c.binds = vec!["127.0.0.1:0".into()];
+    c.secret = Some("sup-secret".into());
+    let node = Node::builder().id("sup-node").net_config(c).build().await.unwrap();
+    aemp_supervisor::install();
+    node.register("Cli::worker", |ctx, _args| {
+        let me = ctx.self_id();
+        ctx.rcv(&me, |_, _| {});
+    });
+    let spec = SupervisorSpec::new(Strategy::OneForOne)
+        .child(ChildSpec::new("alpha", "Cli::worker"))
+        .child(ChildSpec::new("beta", "Cli::worker"));
+    let sup = Supervisor::start(&node, spec).await.unwrap();
+    let addr = node.listen_addrs()[0].clone();
+    let out = tokio::task::spawn_blocking(move || {
+        aemp(&cfg, &["--seed", addr.as_str(), "--secret", "sup-secret", "--json", "supervisors", "sup-node"])
+    })
+    .await
+    .unwrap();
+    let text = ok(&out);
+    assert!(text.contains("alpha") && text.contains("beta"), "{text}");
+    assert!(text.contains(sup.port().as_str()), "{text}");
+    node.shutdown().await;
+}
