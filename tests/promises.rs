@@ -733,3 +733,31 @@ async fn p05_initialise_node_reads_the_profile_and_becomes_the_process_node() {
     n.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn p30_a_port_that_kills_itself_in_its_init_reports_why_to_later_monitors() {
+    let n = node().await;
+    n.register("Quits::init", |ctx, _| ctx.kil_self(msg!["not today"]));
+    let p = n.spawn(n.id(), "Quits::init", msg![]);
+    // Monitored after the init ran: still learns the reason, not no_such_port.
+    assert_eq!(death(&n, &p).await, Reason::from(msg!["not today"]));
+    n.shutdown().await;
+}
+
+#[tokio::test]
+async fn run_init_runs_a_registered_init_function_in_the_current_port() {
+    let n = node().await;
+    let (c, mut rx) = collector(&n);
+    let c2 = c.clone();
+    n.register("Inner::init", move |ctx, args| ctx.snd(&c2, msg!["inner", ctx.self_id(), Value::from(args)]));
+    let outer = n.port_with(|ctx, m| -> aemp::Result<()> {
+        ctx.run_init("Inner::init", m)?;
+        ctx.run_init("Missing::init", msg![])
+    });
+    let d = n.dead(&outer);
+    n.snd(&outer, msg![1]);
+    assert_eq!(next(&mut rx).await, msg!["inner", &outer, vec![1]]);
+    let r = within(d).await;
+    assert!(r.to_string().contains("Missing::init"), "{r}");
+    n.shutdown().await;
+}

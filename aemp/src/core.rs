@@ -340,6 +340,8 @@ pub(crate) struct Core {
     spare: Vec<Cmd>,
     /// Connections written to during this step, flushed at its end.
     pub(crate) dirty: Vec<Arc<crate::net::Peer>>,
+    /// The port whose init function is running (its death is remembered).
+    spawning: Option<Key>,
 }
 
 /// How many failed spawns are remembered for later `mon1` requests.
@@ -355,6 +357,7 @@ impl Core {
             failed_spawns: VecDeque::new(),
             spare: Vec::with_capacity(1024),
             dirty: Vec::new(),
+            spawning: None,
         }
     }
 
@@ -652,6 +655,11 @@ impl Core {
         }
     }
 
+    /// The registered init function of that name (node's, then process-wide).
+    pub(crate) fn init_fn(&self, init: &str) -> Option<InitFn> {
+        self.shared.inits.read().get(init).cloned().or_else(|| GLOBAL_INITS.read().get(init).cloned())
+    }
+
     /// Remembers why a spawn failed (SPEC C.4), bounded.
     pub(crate) fn remember_failed_spawn(&mut self, name: &str, reason: Reason) {
         if self.failed_spawns.len() >= FAILED_SPAWNS_KEPT {
@@ -666,6 +674,11 @@ impl Core {
         while let Some((key, reason)) = work.pop() {
             let Some(entry) = self.remove(&key) else { continue };
             tracing::debug!(port = %self.name_of(&key), %reason, "port killed");
+            if self.spawning.as_ref() == Some(&key) {
+                // Killed during its own init: a later monitor learns why.
+                let name = self.name_of(&key);
+                self.remember_failed_spawn(&name, reason.clone());
+            }
             let PortEntry { default, tags, links } = entry;
             if let Handler::Inbox(q) = &default {
                 q.close(reason.clone());
@@ -773,11 +786,13 @@ impl Core {
             tracing::warn!(port = %name, "spawn refused: the port exists");
             return;
         }
-        if let Err(reason) = self.invoke(&key, |ctx, m| f(ctx, m), args) {
+        let outer = self.spawning.replace(key.clone());
+        let result = self.invoke(&key, |ctx, m| f(ctx, m), args);
+        if let Err(reason) = result {
             tracing::warn!(init, port = %name, %reason, "init function failed");
-            self.remember_failed_spawn(&name, reason.clone());
             self.kill(&key, reason);
         }
+        self.spawning = outer;
     }
 }
 

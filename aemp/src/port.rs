@@ -181,6 +181,21 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Runs the registered init function `init` with `args` in this port's
+    /// context, as if this port had been spawned with it (for wrappers that
+    /// set a port up and then hand it to a user's init function).
+    ///
+    /// # Errors
+    /// [`Error::NoSuchPort`] when no init function of that name is
+    /// registered; otherwise what the init function returns.
+    pub fn run_init(&mut self, init: &str, args: Msg) -> Result<(), Error> {
+        let f = self
+            .core
+            .init_fn(init)
+            .ok_or_else(|| Error::NoSuchPort(format!("unknown init function {init:?}")))?;
+        f(self, args)
+    }
+
     /// Sends `msg` to `port` after `delay` (P32).
     pub fn after(&mut self, delay: Duration, port: &PortId, msg: Msg) -> TimerGuard {
         self.node().after(delay, port, msg)
