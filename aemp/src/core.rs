@@ -826,7 +826,7 @@ pub(crate) fn panic_text(p: &Box<dyn Any + Send>) -> String {
 /// How many times the dispatcher looks for work again before sleeping.
 const IDLE_SPINS: u32 = 4;
 /// How long one look lasts, in spin-loop hints (a few microseconds).
-const SPIN_ROUNDS: u32 = 2_000;
+const SPIN_ROUNDS: u32 = 200;
 
 /// The dispatcher task: runs the node's commands whenever no connection
 /// reader is running them, and sleeps when there are none.
