@@ -6,12 +6,14 @@ use aemp::{msg, NetConfig, Node};
 
 #[tokio::main]
 async fn main() -> aemp::Result<()> {
+    // ANCHOR: nodes
     let mut cfg = NetConfig::default();
     cfg.binds = vec!["127.0.0.1:0".into()];
     cfg.secret = Some("ping-pong".into());
     let a = Node::builder().id("ping").net_config(cfg.clone()).build().await?;
     cfg.seeds = a.listen_addrs();
     let b = Node::builder().id("pong").net_config(cfg).build().await?;
+    // ANCHOR_END: nodes
 
     // ANCHOR: ports
     // On node b: answer every ["ping", n, reply] with ["pong", n].

@@ -6,6 +6,13 @@
 //! spawning ports on other nodes by init-function name, and a wire protocol
 //! that talks to AnyEvent::MP 0.9 nodes.
 //!
+//! **The book.** A tutorial that builds a chat service chapter by chapter,
+//! and explains the ideas, security, AnyEvent::MP interoperability, the
+//! wire protocol and operation, is in the `book/` directory of the
+//! repository: run `mdbook build book` and open `book/book/index.html`.
+//! Its code is in `examples/` (`cargo test -p aemp-examples` runs it).
+//! This API reference is what the book points to for details.
+//!
 //! The seed's functions map onto this API:
 //!
 //! | AnyEvent::MP | aemp |

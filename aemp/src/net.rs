@@ -925,6 +925,11 @@ impl Net {
         // Global's opening messages are made before the peer's lock is taken:
         // making them takes Global's lock and other peers' locks (lock order
         // Global -> peer everywhere).
+        if peer.st.lock().up.is_some() {
+            // This connection replaces a live one (the peer restarted, or a
+            // 0.9 peer switched connections): Global starts over with it.
+            crate::global::node_down(&self, &peer.id);
+        }
         let opening = crate::global::node_up_messages(&self, &peer.id);
         let replaced = {
             let mut st = peer.st.lock();
