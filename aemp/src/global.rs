@@ -146,11 +146,6 @@ fn local_groups(me: &NodeId, st: &State) -> Map {
     m
 }
 
-/// Undoes [`node_up_messages`] for a connection that did not come up.
-pub(crate) fn forget_peer_port(net: &Net, peer: &NodeId) {
-    net.global.st.lock().peer_ports.remove(peer);
-}
-
 /// A connection came up.
 pub(crate) fn node_up(_net: &Arc<Net>, _peer: &NodeId) {}
 

@@ -207,8 +207,6 @@ struct PeerState {
     attempting: bool,
     /// Local monitors on this node's ports: port name -> actions.
     monitors: HashMap<Box<str>, Vec<(u64, Action)>>,
-    /// Known listener addresses of this node.
-    addrs: Vec<String>,
 }
 
 pub(crate) struct Peer {
@@ -226,6 +224,9 @@ pub(crate) struct Net {
     tls: Option<crate::tls::TlsSetup>,
     listen: Vec<String>,
     peers: Mutex<HashMap<NodeId, Arc<Peer>>>,
+    /// The address book: listener addresses of other nodes (kept apart from
+    /// the peers' states so that Global can read it while one is locked).
+    addrs: Mutex<HashMap<NodeId, Vec<String>>>,
     next_conn: AtomicU64,
     open_conns: AtomicUsize,
     pub(crate) global: crate::global::Global,
@@ -261,6 +262,7 @@ impl Net {
             tls,
             listen,
             peers: Mutex::new(HashMap::new()),
+            addrs: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             open_conns: AtomicUsize::new(0),
             global: crate::global::Global::new(cfg.seeds.clone()),
@@ -316,16 +318,15 @@ impl Net {
         if *id == self.me {
             return;
         }
-        let p = self.peer(id);
-        let mut st = p.st.lock();
+        let _ = self.peer(id);
         if !addrs.is_empty() {
-            st.addrs = addrs;
+            self.addrs.lock().insert(id.clone(), addrs);
         }
     }
 
     /// The known addresses of a node.
     pub(crate) fn addrs_of(&self, id: &NodeId) -> Vec<String> {
-        self.existing_peer(id).map(|p| p.st.lock().addrs.clone()).unwrap_or_default()
+        self.addrs.lock().get(id).cloned().unwrap_or_default()
     }
 
     /// Every node we know of (not ourselves).
@@ -337,8 +338,10 @@ impl Net {
 
     /// The nodes with a live connection.
     pub(crate) fn up_nodes(&self) -> Vec<NodeId> {
-        let mut v: Vec<NodeId> =
-            self.peers.lock().values().filter(|p| p.st.lock().up.is_some()).map(|p| p.id.clone()).collect();
+        // Never hold the map's lock while taking a peer's (lock order: a
+        // peer's state may be held while the map is consulted).
+        let peers: Vec<Arc<Peer>> = self.peers.lock().values().cloned().collect();
+        let mut v: Vec<NodeId> = peers.iter().filter(|p| p.st.lock().up.is_some()).map(|p| p.id.clone()).collect();
         v.sort();
         v
     }
@@ -633,7 +636,7 @@ impl Net {
         loop {
             let (addrs, wanted) = {
                 let st = peer.st.lock();
-                (st.addrs.clone(), st.up.is_none() && (!st.pending.is_empty() || !st.monitors.is_empty()))
+                (self.addrs_of(&peer.id), st.up.is_none() && (!st.pending.is_empty() || !st.monitors.is_empty()))
             };
             if !wanted {
                 break;
@@ -922,24 +925,20 @@ impl Net {
             dialer,
         } = hs;
         // Become the link.
-        // Global's opening messages are made before the peer's lock is taken:
-        // making them takes Global's lock and other peers' locks (lock order
-        // Global -> peer everywhere).
         if peer.st.lock().up.is_some() {
             // This connection replaces a live one (the peer restarted, or a
             // 0.9 peer switched connections): Global starts over with it.
             crate::global::node_down(&self, &peer.id);
         }
-        let opening = crate::global::node_up_messages(&self, &peer.id);
         let replaced = {
             let mut st = peer.st.lock();
             if st.claim.as_ref().map(|c| c.0) != Some(conn) {
-                drop(st);
-                if !opening.is_empty() {
-                    crate::global::forget_peer_port(&self, &peer.id);
-                }
                 return Err(Error::Protocol(format!("connection to {} superseded by another", peer.id)));
             }
+            // Global's opening messages, made only once this connection is
+            // sure to be the link (lock order: a peer's state, then Global's,
+            // then the address book or the peers' map; never another peer's).
+            let opening = crate::global::node_up_messages(&self, &peer.id);
             st.claim = None;
             let old = st.up.take();
             st.sock = None;
