@@ -356,3 +356,38 @@ async fn simultaneous_dials_between_aemp_nodes_settle_on_one_connection_without_
         b.shutdown().await;
     }
 }
+
+/// Regression: a node whose seed connection came up while the node was
+/// still starting lost Global's opening messages and never learned the
+/// seed's groups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p35_nodes_always_learn_their_seeds_groups() {
+    for round in 0..100 {
+        let hub = public(&format!("lg-hub{round}")).await;
+        let member = hub.port_with(|_, _| {});
+        hub.register_group(&member, "g").unwrap();
+        let mut c = cfg();
+        c.seeds = hub.listen_addrs();
+        let mut nodes = Vec::new();
+        for name in ["a", "b"] {
+            let n =
+                Node::builder().id(format!("lg-{name}{round}")).net_config(c.clone()).build().await.unwrap();
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            n.mon_group("g", move |ev| {
+                let _ = tx.send(ev.clone());
+            });
+            nodes.push((n, rx));
+        }
+        for (_, rx) in nodes.iter_mut() {
+            assert_eq!(
+                within(rx.recv()).await.unwrap(),
+                aemp::GroupEvent::Joined(member.clone()),
+                "round {round}"
+            );
+        }
+        for (n, _) in nodes {
+            n.shutdown().await;
+        }
+        hub.shutdown().await;
+    }
+}

@@ -101,6 +101,7 @@ pub(crate) fn node_up_messages(net: &Net, peer: &NodeId) -> Vec<Msg> {
     let Some(shared) = net.shared() else { return Vec::new() };
     let mut st = net.global.st.lock();
     if st.peer_ports.contains_key(peer) {
+        tracing::debug!(node = %peer, me = %net.me(), "global already started with this node");
         return Vec::new();
     }
     let name = shared.num_port_name(shared.next_port());
@@ -240,6 +241,7 @@ pub(crate) fn connect_port(core: &mut Core, from: Option<&NodeId>, key: Key, _ar
 }
 
 fn handle_global(net: &Arc<Net>, from: &NodeId, m: Msg) {
+    tracing::debug!(node = %from, me = %net.me(), msg = %m, "global message");
     match m.tag() {
         Some("addr") => {
             let addrs: Vec<String> = m.get(1).unwrap_or_default();

@@ -268,6 +268,9 @@ impl Net {
             global: crate::global::Global::new(cfg.seeds.clone()),
             cfg,
         });
+        // Installed before anything can connect: a connection that comes up
+        // at once must find the node's network (its Global port needs it).
+        let _ = node.shared().net.set(net.clone());
         for l in listeners {
             let net2 = net.clone();
             crate::node::spawn_tracked(node.shared(), async move { net2.accept_loop(l).await });
@@ -341,7 +344,8 @@ impl Net {
         // Never hold the map's lock while taking a peer's (lock order: a
         // peer's state may be held while the map is consulted).
         let peers: Vec<Arc<Peer>> = self.peers.lock().values().cloned().collect();
-        let mut v: Vec<NodeId> = peers.iter().filter(|p| p.st.lock().up.is_some()).map(|p| p.id.clone()).collect();
+        let mut v: Vec<NodeId> =
+            peers.iter().filter(|p| p.st.lock().up.is_some()).map(|p| p.id.clone()).collect();
         v.sort();
         v
     }
@@ -636,7 +640,10 @@ impl Net {
         loop {
             let (addrs, wanted) = {
                 let st = peer.st.lock();
-                (self.addrs_of(&peer.id), st.up.is_none() && (!st.pending.is_empty() || !st.monitors.is_empty()))
+                (
+                    self.addrs_of(&peer.id),
+                    st.up.is_none() && (!st.pending.is_empty() || !st.monitors.is_empty()),
+                )
             };
             if !wanted {
                 break;

@@ -522,9 +522,7 @@ impl NodeBuilder {
         let node = Node(shared);
         if self.net.is_active() {
             match crate::net::Net::start(&node, self.net).await {
-                Ok(net) => {
-                    let _ = node.0.net.set(net);
-                }
+                Ok(_net) => {}
                 Err(e) => {
                     node.shutdown().await;
                     return Err(e);
