@@ -372,7 +372,7 @@ async fn p35_nodes_always_learn_their_seeds_groups() {
         for name in ["a", "b"] {
             let n =
                 Node::builder().id(format!("lg-{name}{round}")).net_config(c.clone()).build().await.unwrap();
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
             n.mon_group("g", move |ev| {
                 let _ = tx.send(ev.clone());
             });
