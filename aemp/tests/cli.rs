@@ -228,3 +228,48 @@ async fn supervisors_shows_a_running_nodes_supervision_tree() {
     assert!(text.contains(sup.port().as_str()), "{text}");
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_shuts_down_gracefully_on_sigterm_and_peers_are_told() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.json");
+    std::fs::write(
+        &cfg,
+        r#"{"version":1,"secret":"term-secret","profile":{"term":{"nodeid":"term-node","binds":["127.0.0.1:0"]}}}"#,
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aemp"))
+        .env("AEMP_CONFIG", &cfg)
+        .args(["run", "term"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut l = String::new();
+        let mut r = std::io::BufReader::new(stderr);
+        while r.read_line(&mut l).unwrap() > 0 && !l.contains("running on") {
+            l.clear();
+        }
+        l
+    })
+    .await
+    .unwrap();
+    let addr = line.split('"').nth(1).expect("an address").to_owned();
+    let mut c = NetConfig::default();
+    c.binds = vec!["127.0.0.1:0".into()];
+    c.secret = Some("term-secret".into());
+    let node = Node::builder().id("term-watcher").net_config(c).build().await.unwrap();
+    let victim = aemp::NodeId::new("term-node").unwrap();
+    node.add_node_addr(&victim, addr);
+    node.call(&victim.node_port(), msg!["info"], std::time::Duration::from_secs(20)).await.unwrap();
+    let dead = node.dead(&victim.node_port());
+    let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "aemp run exits 0 after SIGTERM: {status}");
+    let reason = tokio::time::timeout(std::time::Duration::from_secs(20), dead).await.expect("monitor fired");
+    assert_eq!(reason.kind(), Some("transport_error"), "{reason}");
+    node.shutdown().await;
+}

@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `cargo run --example demo` | `example_demo` |
 //! | `cargo run --example ping_pong` | `example_ping_pong` |
+//! | `cargo run --example supervised` | `example_supervised_survives_the_loss_of_a_node` |
 //! | `cargo run --example chat_local` | `example_chat_local` |
 //! | `RUST_LOG=aemp=info cargo run --example chat_local` | `example_chat_local_logs_with_rust_log` |
 //! | `cargo run --example chat_typed` | `example_chat_typed` |
@@ -277,6 +278,18 @@ fn example_runs(name: &str) -> String {
 fn example_demo() {
     let out = example_runs("demo");
     assert!(out.contains("transport_error"), "{out}");
+}
+
+#[test]
+fn example_demo_shows_a_supervised_restart() {
+    let out = example_runs("demo");
+    assert!(out.contains("has been restarted 1 time(s)"), "{out}");
+}
+
+#[test]
+fn example_supervised_survives_the_loss_of_a_node() {
+    let out = example_runs("supervised");
+    assert!(out.contains("restarts 1"), "{out}");
 }
 
 #[test]
