@@ -5,6 +5,12 @@ use std::time::Duration;
 use aemp::{Msg, Node, PortId, Reason};
 use tokio::sync::mpsc;
 
+pub mod support;
+
+pub use support::logs::Logs;
+pub use support::proxy::Proxy;
+pub use support::raw::Raw;
+
 /// How long a test waits for an event before it fails (a guard against
 /// hangs, never a synchronisation).
 pub const PATIENCE: Duration = Duration::from_secs(20);

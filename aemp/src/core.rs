@@ -648,6 +648,21 @@ impl Core {
         }
     }
 
+    /// Adds the monitor remote node `node` holds on local port `key`
+    /// (`mon1`), unless it holds one already: a node asks again after each
+    /// reconnection (its own monitors fired when the link dropped, and the
+    /// link does not take ours with it), and one `kil` tells it all.
+    pub(crate) fn mon_remote(&mut self, key: &Key, node: &NodeId) {
+        let held = self
+            .entry_mut(key)
+            .and_then(|e| e.links.as_ref())
+            .is_some_and(|l| l.monitors.iter().any(|(_, a)| matches!(a, Action::Remote(n) if n == node)));
+        if !held {
+            let id = self.shared.next_mon();
+            self.mon_local(key, id, Action::Remote(node.clone()));
+        }
+    }
+
     /// Removes the monitors that remote node `node` holds on local port `key`.
     pub(crate) fn unmon_remote(&mut self, key: &Key, node: &NodeId) {
         if let Some(links) = self.entry_mut(key).and_then(|e| e.links.as_mut()) {

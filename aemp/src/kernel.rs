@@ -29,8 +29,7 @@ pub(crate) fn handle(core: &mut Core, from: Option<&NodeId>, mut msg: Msg) {
             let (Some(node), Ok(name)) = (from, args.str(0)) else { return bad(from, &tag) };
             let key = core.shared.key_of(name);
             if core.exists(&key) && !name.is_empty() {
-                let id = core.shared.next_mon();
-                core.mon_local(&key, id, crate::core::Action::Remote(node.clone()));
+                core.mon_remote(&key, node);
             } else if !name.is_empty() {
                 let reason = core
                     .failed_spawns

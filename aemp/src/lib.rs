@@ -107,6 +107,21 @@ pub mod __private {
     pub use std::vec;
 }
 
+/// Entry points for fuzzing and tests of what arrives from the network;
+/// not a stable API.
+#[doc(hidden)]
+pub mod __fuzz {
+    use crate::{Node, NodeId, Value};
+
+    /// Hands `msg` (`[portname, payload...]`, as decoded from a connection)
+    /// to `node` as if it had arrived over a connection from node `from`:
+    /// the reader's routing, then the port or the node port's kernel
+    /// (`["", tag, args...]`). Returns at once; the node handles it in turn.
+    pub fn route_from(node: &Node, from: &NodeId, msg: Vec<Value>) {
+        crate::net::route_incoming(node.shared(), from, msg);
+    }
+}
+
 /// Starts a node from a profile of the configuration file (the seed's
 /// `initialise_node`, P05).
 ///

@@ -177,6 +177,9 @@ impl Framing {
 /// The established link to a peer.
 struct Up {
     conn: u64,
+    /// Ends this link's connection task (and closes its socket) at once:
+    /// when the link fails, is replaced, or the node shuts down.
+    closed: tokio_util::sync::CancellationToken,
     framing: Framing,
     aemp: bool,
     incarnation: Option<String>,
@@ -561,7 +564,9 @@ impl Net {
         if st.up.as_ref().map(|u| u.conn) != Some(conn) {
             return;
         }
-        st.up = None;
+        if let Some(up) = st.up.take() {
+            up.closed.cancel();
+        }
         st.sock = None;
         st.writing = false;
         st.out = Vec::new();
@@ -584,7 +589,9 @@ impl Net {
             if let Some(c) = conn {
                 let mut st = p.st.lock();
                 if st.up.as_ref().map(|u| u.conn) == Some(c) {
-                    st.up = None;
+                    if let Some(up) = st.up.take() {
+                        up.closed.cancel();
+                    }
                     st.sock = None;
                     st.out.clear();
                 }
@@ -611,15 +618,18 @@ impl Net {
                     continue;
                 }
             };
-            if self.open_conns.load(Ordering::Relaxed) >= self.cfg.max_connections {
+            // Take the slot here, before the next accept, so that a burst
+            // of connections cannot pass the check all at once.
+            let Some(slot) = ConnSlot::try_take(&self) else {
                 tracing::warn!(%addr, "connection refused: {} connections open", self.cfg.max_connections);
                 drop(sock);
                 continue;
-            }
+            };
             let net = self.clone();
             if let Some(shared) = self.shared() {
                 crate::node::spawn_tracked(&shared, async move {
-                    if let Err(e) = net.clone().run_connection(sock, None).await {
+                    let _slot = slot;
+                    if let Err(e) = net.clone().run_connection(sock, false).await {
                         tracing::warn!(%addr, "incoming connection closed: {e}");
                     }
                 });
@@ -661,7 +671,7 @@ impl Net {
                     tokio::time::timeout(secs(self.cfg.network_latency.max(1.0)), connect_addr(a.as_str()));
                 match connect.await {
                     Ok(Ok(sock)) => {
-                        if let Err(e) = self.clone().run_connection(sock, Some(peer.id.clone())).await {
+                        if let Err(e) = self.clone().run_connection(sock, true).await {
                             tracing::debug!(node = %peer.id, addr = %a, "connection ended: {e}");
                         }
                     }
@@ -688,7 +698,9 @@ impl Net {
             .await
             .map_err(|_| Error::Timeout(format!("connect to {addr}")))??;
         let (tx, mut rx) = tokio::sync::oneshot::channel();
-        let conn = self.run_connection_reporting(sock, None, Some(tx));
+        // We dialled this connection, though we learn the node's ID only
+        // from its greeting.
+        let conn = self.run_connection_reporting(sock, true, Some(tx));
         tokio::pin!(conn);
         // Report the node as soon as the handshake names it, then run the
         // connection to its end.
@@ -707,27 +719,20 @@ impl Net {
 
     /// Runs one connection to its end: handshake, then the data phase
     /// (returns when the connection is closed).
-    async fn run_connection(self: Arc<Net>, sock: TcpStream, dialed: Option<NodeId>) -> Result<()> {
-        self.run_connection_reporting(sock, dialed, None).await
+    async fn run_connection(self: Arc<Net>, sock: TcpStream, we_dialed: bool) -> Result<()> {
+        self.run_connection_reporting(sock, we_dialed, None).await
     }
 
     async fn run_connection_reporting(
         self: Arc<Net>,
         sock: TcpStream,
-        dialed: Option<NodeId>,
+        we_dialed: bool,
         report: Option<tokio::sync::oneshot::Sender<NodeId>>,
     ) -> Result<()> {
-        self.open_conns.fetch_add(1, Ordering::Relaxed);
-        struct Count(Arc<Net>);
-        impl Drop for Count {
-            fn drop(&mut self) {
-                self.0.open_conns.fetch_sub(1, Ordering::Relaxed);
-            }
-        }
-        let _count = Count(self.clone());
+        // Accepted connections hold their slot already (see accept_loop).
+        let _slot = we_dialed.then(|| ConnSlot::take(&self));
         let _ = sock.set_nodelay(true);
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let we_dialed = dialed.is_some();
         let deadline = Instant::now() + secs(self.cfg.handshake_timeout);
         let mut claimed = None;
         let hs = tokio::time::timeout_at(deadline, self.handshake(sock, conn, we_dialed, &mut claimed)).await;
@@ -853,8 +858,10 @@ impl Net {
             self.cfg.allow_tls_anon,
             tls_on,
         )?;
-        auth::verify(m, secret, (&l1, &l2), (&r1, &r2), &theirs.token)
-            .map_err(|e| Error::Auth(format!("{peer_id}: {e}")))?;
+        auth::verify(m, secret, (&l1, &l2), (&r1, &r2), &theirs.token).map_err(|e| match e {
+            Error::Auth(text) => Error::Auth(format!("{peer_id}: {text}")),
+            other => Error::Auth(format!("{peer_id}: {other}")),
+        })?;
         greeting::accept_peer_framing(&theirs.framing)?;
         if !self.cfg.framings.contains(&theirs.framing) {
             return Err(Error::Protocol(format!(
@@ -937,6 +944,7 @@ impl Net {
             // 0.9 peer switched connections): Global starts over with it.
             crate::global::node_down(&self, &peer.id);
         }
+        let closed = tokio_util::sync::CancellationToken::new();
         let replaced = {
             let mut st = peer.st.lock();
             if st.claim.as_ref().map(|c| c.0) != Some(conn) {
@@ -948,9 +956,19 @@ impl Net {
             let opening = crate::global::node_up_messages(&self, &peer.id);
             st.claim = None;
             let old = st.up.take();
+            if let Some(old) = &old {
+                old.closed.cancel();
+            }
             st.sock = None;
             st.writing = false;
-            st.up = Some(Up { conn, framing: send_framing, aemp, incarnation: incarnation.clone(), dialer });
+            st.up = Some(Up {
+                closed: closed.clone(),
+                conn,
+                framing: send_framing,
+                aemp,
+                incarnation: incarnation.clone(),
+                dialer,
+            });
             st.out.clear();
             let mons = if let Some(old) = &old {
                 // The old connection is gone: what it carried may be lost.
@@ -1010,6 +1028,7 @@ impl Net {
         let text = tokio::select! {
             r = reader => r,
             r = writer => r,
+            _ = closed.cancelled() => "connection closed".to_owned(),
         };
         self.fail(&peer, conn, &text);
         Ok(())
@@ -1138,6 +1157,14 @@ fn unsendable(node: &NodeId, st: &mut PeerState, dest: Option<&str>, e: &Error) 
     (fire, Reason::transport_error(node.as_str(), format!("message not sent: {e}")))
 }
 
+/// Routes one decoded message as a connection's reader does (the node
+/// port's requests included), as if it had come from node `from`.
+pub(crate) fn route_incoming(shared: &Arc<Shared>, from: &NodeId, msg: Vec<Value>) {
+    if let Some(c) = route(shared, from, msg) {
+        shared.push(c);
+    }
+}
+
 /// Connects to `host:port`; a literal IP address skips the resolver (which
 /// runs on a blocking thread).
 async fn connect_addr(addr: &str) -> std::io::Result<TcpStream> {
@@ -1179,6 +1206,33 @@ fn estimate(m: &Msg) -> usize {
         }
     }
     2 + m.0.iter().map(size).sum::<usize>()
+}
+
+/// One of the [`NetConfig::max_connections`] connections a node may have
+/// open; given back when dropped.
+struct ConnSlot(Arc<Net>);
+
+impl ConnSlot {
+    /// A slot for a connection we dial (counted, never refused).
+    fn take(net: &Arc<Net>) -> ConnSlot {
+        net.open_conns.fetch_add(1, Ordering::AcqRel);
+        ConnSlot(net.clone())
+    }
+
+    /// A slot for an accepted connection, unless all are taken.
+    fn try_take(net: &Arc<Net>) -> Option<ConnSlot> {
+        let max = net.cfg.max_connections;
+        net.open_conns
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| ConnSlot(net.clone()))
+    }
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.0.open_conns.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 struct Handshaken {

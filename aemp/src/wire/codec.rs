@@ -2294,4 +2294,90 @@ mod tests {
             }
         }
     }
+
+    /// Decodes `bytes` whole and in pieces of `chunk` bytes; both must give
+    /// the same messages and the same ending (an error or not).
+    fn whole_and_pieces_agree<R: FrameReader>(new: impl Fn() -> R, bytes: &[u8], chunk: usize) {
+        let run = |chunk: usize| {
+            let mut r = new();
+            let (mut buf, mut out) = (Vec::new(), Vec::new());
+            for c in bytes.chunks(chunk.max(1)) {
+                if feed(&mut r, &mut buf, c, &mut out).is_err() {
+                    return (out, true);
+                }
+            }
+            (out, false)
+        };
+        let whole = run(bytes.len());
+        let pieces = run(chunk);
+        assert_eq!(whole.1, pieces.1, "error in one way only: {whole:?} / {pieces:?}");
+        assert_eq!(whole.0.len(), pieces.0.len());
+        for (a, b) in whole.0.iter().zip(&pieces.0) {
+            assert!(a.len() == b.len() && a.iter().zip(b).all(|(x, y)| bits_eq(x, y)), "{a:?} != {b:?}");
+        }
+    }
+
+    /// Equality with floats compared by bits (NaN from msgpack included).
+    fn bits_eq(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
+            (Value::Array(x), Value::Array(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|(x, y)| bits_eq(x, y))
+            }
+            (Value::Map(x), Value::Map(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|((kx, x), (ky, y))| kx == ky && bits_eq(x, y))
+            }
+            _ => a == b,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn prop_any_bytes_decode_the_same_whole_and_in_pieces(
+            data in proptest::collection::vec(any::<u8>(), 0..400),
+            chunk in 1usize..32,
+            small in any::<bool>(),
+        ) {
+            let limits = if small { Limits { max_message: 64, max_depth: 3 } } else { Limits::default() };
+            for prefix in [&b""[..], b"[", b"[[\"", b"[1][2,{\"a\":"] {
+                whole_and_pieces_agree(|| JsonReader::new(limits), &[prefix, &data[..]].concat(), chunk);
+            }
+            for bytes in [data.clone(), frame(&data), frame(&[&[0x9f][..], &data].concat())] {
+                whole_and_pieces_agree(|| MsgpackReader::new(limits), &bytes, chunk);
+            }
+        }
+
+        #[test]
+        fn prop_the_depth_limit_is_exact(depth in 1usize..300, limit in 0usize..200) {
+            let limits = Limits { max_message: 1 << 20, max_depth: limit };
+            let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+            let r = JsonReader::new(limits).decode(text.as_bytes());
+            prop_assert_eq!(matches!(r, Ok(Some(_))), depth <= limit, "json depth {} limit {}: {:?}", depth, limit, r.map(|_| ()));
+            let mut body = vec![0x91u8; depth - 1];
+            body.push(0x90);
+            let r = MsgpackReader::new(limits).decode(&frame(&body));
+            prop_assert_eq!(matches!(r, Ok(Some(_))), depth <= limit, "msgpack depth {} limit {}: {:?}", depth, limit, r.map(|_| ()));
+        }
+
+        #[test]
+        fn prop_the_size_limit_is_exact(m in arb_msg(true), j in arb_msg(false), slack in 0usize..3, over in any::<bool>()) {
+            // msgpack: the frame after its BER length.
+            let bytes = mp(&m);
+            let (len, hdr) = ber_decode(&bytes).unwrap().unwrap();
+            prop_assert_eq!(hdr + len, bytes.len());
+            let max = if over { len - 1 } else { len + slack };
+            let r = MsgpackReader::new(Limits { max_message: max, max_depth: 128 }).decode(&bytes);
+            prop_assert_eq!(r.is_ok(), !over);
+            // json: from the opening to the closing bracket.
+            let text = json(&j);
+            let max = if over { text.len() - 1 } else { text.len() + slack };
+            let r = JsonReader::new(Limits { max_message: max, max_depth: 128 }).decode(&text);
+            prop_assert_eq!(r.is_ok(), !over);
+            // Cut short, a message over the limit is refused before its end.
+            if over && text.len() > 2 {
+                let r = JsonReader::new(Limits { max_message: max / 2, max_depth: 128 }).decode(&text[..text.len() - 1]);
+                prop_assert!(r.is_err() || text.len() - 1 <= max / 2);
+            }
+        }
+    }
 }

@@ -910,6 +910,22 @@ mod tests {
         }
 
         #[test]
+        fn parsed_greetings_write_back_to_themselves(
+            fields in proptest::collection::vec("[a-z0-9_.=,#+ \\r-]{0,12}", 0..9),
+            version in prop_oneof![Just("0"), Just("0.0"), Just(" 0 "), Just("00")],
+        ) {
+            let line = format!("aemp;{version};{}", fields.join(";"));
+            if let Ok(g) = parse(&line) {
+                let again = g.to_line();
+                prop_assert!(again.len() <= line.len() + fields.len());
+                // (A CR at the very end would be read as part of a CR LF.)
+                if !again.ends_with('\r') {
+                    prop_assert_eq!(parse(&again).unwrap(), g);
+                }
+            }
+        }
+
+        #[test]
         fn line_reader_never_panics(
             data in proptest::collection::vec(any::<u8>(), 0..600),
             max in 0usize..100,
