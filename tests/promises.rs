@@ -716,13 +716,22 @@ async fn p05_initialise_node_reads_the_profile_and_becomes_the_process_node() {
     let cfg = dir.join("config.json");
     std::fs::write(
         &cfg,
-        r#"{"version":1,"profile":{"p05":{"nodeid":"p05-node","binds":["127.0.0.1:0"],"secret":"x"}}}"#,
+        r#"{"version":1,"profile":{"p05":{"nodeid":"p05-node","binds":["127.0.0.1:0"],"secret":"x","services":["P05::service","P05::"]}}}"#,
     )
     .unwrap();
+    // A service: an init function started on the node at boot.
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let tx = std::sync::Mutex::new(Some(tx));
+    aemp::register_init("P05::service", move |ctx, _| {
+        if let Some(t) = tx.lock().unwrap().take() {
+            let _ = t.send(ctx.self_id());
+        }
+    });
     // The only test in this binary that sets AEMP_CONFIG.
     std::env::set_var("AEMP_CONFIG", &cfg);
     let n = aemp::initialise_node("p05").await.unwrap();
     assert_eq!(n.id().as_str(), "p05-node");
+    assert_eq!(within(rx).await.unwrap().node(), *n.id(), "the service ran at boot");
     assert_eq!(n.listen_addrs().len(), 1);
     assert_eq!(aemp::node().id(), n.id());
     // A profile that does not exist: the profile name becomes the node ID,

@@ -273,3 +273,92 @@ async fn run_shuts_down_gracefully_on_sigterm_and_peers_are_told() {
     assert_eq!(reason.kind(), Some("transport_error"), "{reason}");
     node.shutdown().await;
 }
+
+#[test]
+fn every_configuration_command_edits_the_file_as_the_original_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.json");
+    let pem = dir.path().join("cert.pem");
+    std::fs::write(&pem, aemp::generate_cert_pem("AnyEvent::MP").unwrap()).unwrap();
+    let read =
+        || -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap() };
+    type Check<'a> = &'a dyn Fn(&serde_json::Value) -> bool;
+    let steps: Vec<(Vec<&str>, Check)> = vec![
+        (vec!["setnodeid", "n1"], &|v| v["nodeid"] == "n1"),
+        (vec!["delnodeid"], &|v| v.get("nodeid").is_none()),
+        (vec!["gensecret"], &|v| v["secret"].as_str().is_some_and(|s| s.len() >= 32)),
+        (vec!["setsecret", "s"], &|v| v["secret"] == "s"),
+        (vec!["delsecret"], &|v| v.get("secret").is_none()),
+        (vec!["setcert", pem.to_str().unwrap()], &|v| {
+            v["cert"].as_str().is_some_and(|c| c.contains("PRIVATE KEY"))
+        }),
+        (vec!["delcert"], &|v| v.get("cert").is_none()),
+        (vec!["setbinds", "127.0.0.1:1", "127.0.0.1:2"], &|v| {
+            v["binds"] == serde_json::json!(["127.0.0.1:1", "127.0.0.1:2"])
+        }),
+        (vec!["addbind", "127.0.0.1:3"], &|v| v["binds"].as_array().is_some_and(|b| b.len() == 3)),
+        (vec!["delbind", "127.0.0.1:1"], &|v| {
+            v["binds"] == serde_json::json!(["127.0.0.1:2", "127.0.0.1:3"])
+        }),
+        (vec!["delbinds"], &|v| v.get("binds").is_none()),
+        (vec!["setseeds", "h:1"], &|v| v["seeds"] == serde_json::json!(["h:1"])),
+        (vec!["addseed", "h:2"], &|v| v["seeds"] == serde_json::json!(["h:1", "h:2"])),
+        (vec!["delseed", "h:1"], &|v| v["seeds"] == serde_json::json!(["h:2"])),
+        (vec!["delseeds"], &|v| v.get("seeds").is_none()),
+        (vec!["setservices", "A::init"], &|v| v["services"] == serde_json::json!(["A::init"])),
+        (vec!["addservice", "B::init"], &|v| v["services"] == serde_json::json!(["A::init", "B::init"])),
+        (vec!["delservice", "A::init"], &|v| v["services"] == serde_json::json!(["B::init"])),
+        (vec!["delservices"], &|v| v.get("services").is_none()),
+        (vec!["profile", "p", "addseed", "h:9"], &|v| {
+            v["profile"]["p"]["seeds"] == serde_json::json!(["h:9"])
+        }),
+        (vec!["delprofile", "p"], &|v| v["profile"].get("p").is_none()),
+    ];
+    for (args, check) in steps {
+        ok(&aemp(&cfg, &args));
+        let v = read();
+        assert!(check(&v), "after `aemp {}`: {v}", args.join(" "));
+    }
+    // A bad argument is one line on stderr and a failing exit code.
+    let o = aemp(&cfg, &["setnodeid", "a#b"]);
+    assert!(!o.status.success());
+    assert_eq!(String::from_utf8(o.stderr).unwrap().lines().count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_reports_a_node_up_then_down() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("config.json");
+    let mut c = NetConfig::default();
+    c.binds = vec!["127.0.0.1:0".into()];
+    c.secret = Some("trace-secret".into());
+    let node = Node::builder().id("trace-node").net_config(c).build().await.unwrap();
+    let addr = node.listen_addrs()[0].clone();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aemp"))
+        .env("AEMP_CONFIG", &cfg)
+        .args(["--seed", &addr, "--secret", "trace-secret", "trace", "trace-node"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let first = tokio::task::spawn_blocking(move || {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        (l, out)
+    })
+    .await
+    .unwrap();
+    assert_eq!(first.0.trim(), "trace-node is up");
+    node.shutdown().await;
+    let mut out = first.1;
+    let second = tokio::task::spawn_blocking(move || {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        l
+    })
+    .await
+    .unwrap();
+    assert!(second.starts_with("trace-node is down: [\"transport_error\""), "{second}");
+    assert!(child.wait().unwrap().success());
+}
