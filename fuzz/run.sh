@@ -5,7 +5,7 @@
 #   TARGETS="json_stream greeting" fuzz/run.sh 300
 #
 # Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
-# New inputs go to fuzz/work/<target>/ (not checked in); fuzz/corpus/<target>/
+# New inputs go to work/<target>/ in this directory (not checked in); corpus/<target>/
 # is the seed corpus, read only. A crash is saved under fuzz/artifacts/<target>/
 # and the script stops: minimise it (`cargo +nightly fuzz tmin <target> <file>`),
 # copy it to fuzz/regressions/<target>/, fix the bug, and add a test named

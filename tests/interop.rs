@@ -62,6 +62,17 @@ impl Raw {
         }
     }
 
+    /// Sends greeting `l1` with [`NONCE`], reads the node's greeting and
+    /// auth line, and answers with an hmac_md6_64_256 token, as 0.9 does.
+    async fn authenticate_as_0_9(&mut self, l1: &str) {
+        self.send(&format!("{l1}\n{NONCE}\n")).await;
+        let r1 = self.line().await.unwrap();
+        let r2 = self.line().await.unwrap();
+        let _their_auth = self.line().await.unwrap();
+        let tok = auth::token(AuthMethod::HmacMd6, Some(SECRET), (l1, NONCE), (&r1, &r2)).unwrap();
+        self.send(&format!("hmac_md6_64_256;{tok};json\n")).await;
+    }
+
     async fn send(&mut self, text: &str) {
         self.sock.write_all(text.as_bytes()).await.unwrap();
     }
@@ -261,12 +272,7 @@ async fn after_auth_the_node_opens_global_as_0_9_does() {
     let node = server().await;
     let mut raw = Raw::connect(&node).await;
     let l1 = "aemp;0;anon/Lscqse5YByBNl4qfcBWlqA=;tls_md6_64_256,hmac_md6_64_256,tls_anon,cleartext;json,storable;provider=AE-0.9;timeout=12";
-    raw.send(&format!("{l1}\n{NONCE}\n")).await;
-    let r1 = raw.line().await.unwrap();
-    let r2 = raw.line().await.unwrap();
-    let _their_auth = raw.line().await.unwrap();
-    let tok = auth::token(AuthMethod::HmacMd6, Some(SECRET), (l1, NONCE), (&r1, &r2)).unwrap();
-    raw.send(&format!("hmac_md6_64_256;{tok};json\n")).await;
+    raw.authenticate_as_0_9(l1).await;
     let mut r = JsonReader::new(Limits::default());
     let spawn = raw.msg(&mut r).await.unwrap();
     assert_eq!(spawn[0], Value::from(""));
@@ -294,12 +300,7 @@ async fn a_0_9_peers_global_registrations_are_learned() {
     });
     let mut raw = Raw::connect(&node).await;
     let l1 = "aemp;0;perl-node;tls_md6_64_256,hmac_md6_64_256,tls_anon,cleartext;json,storable;provider=AE-0.9;timeout=12";
-    raw.send(&format!("{l1}\n{NONCE}\n")).await;
-    let r1 = raw.line().await.unwrap();
-    let r2 = raw.line().await.unwrap();
-    let _ = raw.line().await.unwrap();
-    let tok = auth::token(AuthMethod::HmacMd6, Some(SECRET), (l1, NONCE), (&r1, &r2)).unwrap();
-    raw.send(&format!("hmac_md6_64_256;{tok};json\n")).await;
+    raw.authenticate_as_0_9(l1).await;
     raw.send(concat!(
         r#"["","AnyEvent::MP::_spawn","COprXEuvxA9Jw8GcPOV5Aw=.b","AnyEvent::MP::Global::connect",0,"perl-node"]"#,
         r#"["","mon1","COprXEuvxA9Jw8GcPOV5Aw=.b"]"#,

@@ -245,18 +245,9 @@ impl Shared {
             buf[id.len() + 1..len - 1].copy_from_slice(self.prefix.as_bytes());
             buf[len - 1] = b'.';
             let mut digits = [0u8; 20];
-            let mut i = digits.len();
-            let mut m = n;
-            loop {
-                i -= 1;
-                digits[i] = b'0' + (m % 10) as u8;
-                m /= 10;
-                if m == 0 {
-                    break;
-                }
-            }
-            let end = len + digits.len() - i;
-            buf[len..end].copy_from_slice(&digits[i..]);
+            let digits = crate::util::u64_digits(n, &mut digits);
+            let end = len + digits.len();
+            buf[len..end].copy_from_slice(digits);
             if let Ok(s) = std::str::from_utf8(&buf[..end]) {
                 return PortId::from_trusted_str(s, id.len());
             }
@@ -313,19 +304,9 @@ impl Shared {
     }
 }
 
-fn push_u64(s: &mut String, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
+fn push_u64(s: &mut String, n: u64) {
     // The digits are ASCII.
-    s.push_str(std::str::from_utf8(&buf[i..]).unwrap_or("0"));
+    s.push_str(std::str::from_utf8(crate::util::u64_digits(n, &mut [0u8; 20])).unwrap_or("0"));
 }
 
 /// The dispatcher's state: the port tables and its run queue.

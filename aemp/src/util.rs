@@ -19,3 +19,17 @@ pub(crate) fn epoch_f64() -> f64 {
         t
     }
 }
+
+/// The decimal digits of `n`, written at the end of `buf`.
+pub(crate) fn u64_digits(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}

@@ -19,6 +19,53 @@ fn ok(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
 }
 
+/// Starts `aemp run PROFILE` on a config with that profile (node ID `id`,
+/// bind 127.0.0.1:0, the given secret), and a local node `watcher` linked
+/// to it. Returns the process, the local node and the run node's ID.
+async fn run_and_watch(
+    dir: &std::path::Path,
+    profile: &str,
+    id: &str,
+    secret: &str,
+    watcher: &str,
+) -> (std::process::Child, Node, aemp::NodeId) {
+    use std::io::BufRead;
+    let cfg = dir.join("config.json");
+    let text = format!(
+        r#"{{"version":1,"secret":"{secret}","profile":{{"{profile}":{{"nodeid":"{id}","binds":["127.0.0.1:0"]}}}}}}"#
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aemp"))
+        .env("AEMP_CONFIG", &cfg)
+        .args(["run", profile])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `aemp run` says where it listens.
+    let stderr = child.stderr.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut l = String::new();
+        let mut r = std::io::BufReader::new(stderr);
+        while r.read_line(&mut l).unwrap() > 0 && !l.contains("running on") {
+            l.clear();
+        }
+        l
+    })
+    .await
+    .unwrap();
+    let addr = line.split('"').nth(1).expect("an address").to_owned();
+    let mut c = NetConfig::default();
+    c.binds = vec!["127.0.0.1:0".into()];
+    c.secret = Some(secret.into());
+    let node = Node::builder().id(watcher).net_config(c).build().await.unwrap();
+    let other = aemp::NodeId::new(id).unwrap();
+    node.add_node_addr(&other, addr);
+    // Prove the link is up with a request.
+    let info = node.call(&other.node_port(), msg!["info"], std::time::Duration::from_secs(20)).await.unwrap();
+    assert_eq!(info, msg![id]);
+    (child, node, other)
+}
+
 #[test]
 fn configuration_commands_edit_the_file_and_profiles_merge() {
     let dir = tempfile::tempdir().unwrap();
@@ -110,43 +157,9 @@ async fn rpc_snd_and_mon_against_a_live_node() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn p28_killing_a_peer_process_fires_monitors_with_transport_error() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("config.json");
-    std::fs::write(
-        &cfg,
-        r#"{"version":1,"secret":"proc-secret","profile":{"victim":{"nodeid":"proc-victim","binds":["127.0.0.1:0"]}}}"#,
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aemp"))
-        .env("AEMP_CONFIG", &cfg)
-        .args(["run", "victim"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // `aemp run` says where it listens.
-    let stderr = child.stderr.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut l = String::new();
-        let mut r = std::io::BufReader::new(stderr);
-        while r.read_line(&mut l).unwrap() > 0 && !l.contains("running on") {
-            l.clear();
-        }
-        l
-    })
-    .await
-    .unwrap();
-    let addr = line.split('"').nth(1).expect("an address").to_owned();
-    let mut c = NetConfig::default();
-    c.binds = vec!["127.0.0.1:0".into()];
-    c.secret = Some("proc-secret".into());
-    let node = Node::builder().id("proc-watcher").net_config(c).build().await.unwrap();
-    let victim = aemp::NodeId::new("proc-victim").unwrap();
-    node.add_node_addr(&victim, addr);
-    // Prove the link is up with a request, then watch the node.
-    let info =
-        node.call(&victim.node_port(), msg!["info"], std::time::Duration::from_secs(20)).await.unwrap();
-    assert_eq!(info, msg!["proc-victim"]);
+    let (mut child, node, victim) =
+        run_and_watch(dir.path(), "victim", "proc-victim", "proc-secret", "proc-watcher").await;
     let dead = node.dead(&victim.node_port());
     child.kill().unwrap();
     let _ = child.wait();
@@ -231,39 +244,9 @@ async fn supervisors_shows_a_running_nodes_supervision_tree() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_shuts_down_gracefully_on_sigterm_and_peers_are_told() {
-    use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("config.json");
-    std::fs::write(
-        &cfg,
-        r#"{"version":1,"secret":"term-secret","profile":{"term":{"nodeid":"term-node","binds":["127.0.0.1:0"]}}}"#,
-    )
-    .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aemp"))
-        .env("AEMP_CONFIG", &cfg)
-        .args(["run", "term"])
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let line = tokio::task::spawn_blocking(move || {
-        let mut l = String::new();
-        let mut r = std::io::BufReader::new(stderr);
-        while r.read_line(&mut l).unwrap() > 0 && !l.contains("running on") {
-            l.clear();
-        }
-        l
-    })
-    .await
-    .unwrap();
-    let addr = line.split('"').nth(1).expect("an address").to_owned();
-    let mut c = NetConfig::default();
-    c.binds = vec!["127.0.0.1:0".into()];
-    c.secret = Some("term-secret".into());
-    let node = Node::builder().id("term-watcher").net_config(c).build().await.unwrap();
-    let victim = aemp::NodeId::new("term-node").unwrap();
-    node.add_node_addr(&victim, addr);
-    node.call(&victim.node_port(), msg!["info"], std::time::Duration::from_secs(20)).await.unwrap();
+    let (mut child, node, victim) =
+        run_and_watch(dir.path(), "term", "term-node", "term-secret", "term-watcher").await;
     let dead = node.dead(&victim.node_port());
     let term = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(term.success());

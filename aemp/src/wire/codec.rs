@@ -255,18 +255,8 @@ fn json_value(v: &Value, out: &mut Vec<u8>) -> Result<()> {
     Ok(())
 }
 
-fn write_u64(mut n: u64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+fn write_u64(n: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(crate::util::u64_digits(n, &mut [0u8; 20]));
 }
 
 fn write_i64(n: i64, out: &mut Vec<u8>) {
