@@ -403,6 +403,22 @@ impl Node {
         self.shared().net().map(|n| n.known_nodes()).unwrap_or_default()
     }
 
+    /// Waits until this node has a live connection to `node` (returns at
+    /// once if it has). It does not dial: send something, or let Global's
+    /// mesh connect.
+    pub async fn wait_up(&self, node: &NodeId) {
+        let Some(net) = self.shared().net().cloned() else { return std::future::pending().await };
+        loop {
+            let notified = net.up_event.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if net.is_up(node) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// The nodes found at this node's seed addresses so far, in the order
     /// of the addresses.
     pub fn seed_nodes(&self) -> Vec<NodeId> {

@@ -233,6 +233,8 @@ pub(crate) struct Net {
     next_conn: AtomicU64,
     open_conns: AtomicUsize,
     pub(crate) global: crate::global::Global,
+    /// Woken whenever a connection comes up (for [`Node::wait_up`]).
+    pub(crate) up_event: Notify,
 }
 
 impl Net {
@@ -269,6 +271,7 @@ impl Net {
             next_conn: AtomicU64::new(1),
             open_conns: AtomicUsize::new(0),
             global: crate::global::Global::new(cfg.seeds.clone()),
+            up_event: Notify::new(),
             cfg,
         });
         // Installed before anything can connect: a connection that comes up
@@ -1006,6 +1009,7 @@ impl Net {
         }
         tracing::info!(node = %peer.id, ?send_framing, ?recv_framing, "connection up");
         crate::global::node_up(&self, &peer.id);
+        self.up_event.notify_waiters();
         let (rd, wr): (Box<dyn AsyncRead + Unpin + Send>, WriteSide) = match stream {
             Link::Plain(tcp) => {
                 let (r, w) = tcp.into_split();

@@ -179,18 +179,10 @@ async fn nodes_and_ping_report_a_running_network() {
     let addr = seed.listen_addrs()[0].clone();
     c.seeds = vec![addr.clone()];
     let other = Node::builder().id("nodes-other").net_config(c).build().await.unwrap();
-    // Wait until the seed sees the other node (an event, polled).
-    let mut polls = 0;
-    while !seed.up_nodes().iter().any(|n| n.as_str() == "nodes-other") {
-        polls += 1;
-        assert!(
-            polls < 2000,
-            "the seed never saw the other node: {:?} / {:?}",
-            seed.up_nodes(),
-            other.up_nodes()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    // Wait until the seed sees the other node.
+    tokio::time::timeout(std::time::Duration::from_secs(20), seed.wait_up(other.id()))
+        .await
+        .expect("link up");
     let run = |args: Vec<&'static str>| {
         let cfg = cfg.clone();
         let addr = addr.clone();
