@@ -582,6 +582,30 @@ impl Net {
         tracing::info!(node = %peer.id, "connection lost: {text}");
         self.fire_monitors(peer, mons, Reason::transport_error(peer.id.as_str(), text));
         crate::global::node_down(self, &peer.id);
+        self.forget_if_unreachable(peer);
+    }
+
+    /// Forgets a node that is gone and cannot be dialled (no known address,
+    /// nothing queued or monitored): a private node that disconnected.
+    /// Without this every client that ever connected would stay in the
+    /// address table sent to each new connection.
+    fn forget_if_unreachable(&self, peer: &Arc<Peer>) {
+        if !self.addrs_of(&peer.id).is_empty() {
+            return;
+        }
+        let mut peers = self.peers.lock();
+        // Only try the peer's lock: blocking on it while holding the map
+        // would break the lock order (a busy peer is simply kept).
+        let idle = peer.st.try_lock().is_some_and(|st| {
+            st.up.is_none()
+                && st.claim.is_none()
+                && st.pending.is_empty()
+                && st.monitors.is_empty()
+                && !st.dialing
+        });
+        if idle && peers.get(&peer.id).is_some_and(|p| Arc::ptr_eq(p, peer)) {
+            peers.remove(&peer.id);
+        }
     }
 
     /// Closes every connection (shutdown).
