@@ -182,9 +182,15 @@ impl Node {
     /// through its node (`kil1`, aemp peers only: an AnyEvent::MP 0.9 node
     /// cannot be asked to kill its ports, and the request is dropped there).
     pub fn kil(&self, port: &PortId, reason: impl Into<Reason>) {
-        let port = port.clone();
         let reason = reason.into();
-        self.0.call(move |core| core.kil(&port, reason));
+        if self.0.is_local(port) {
+            let port = port.clone();
+            self.0.call(move |core| core.kil(&port, reason));
+        } else {
+            // Straight to the link, as `snd` does, so that the two keep
+            // their order on the wire.
+            crate::net::kil(&self.0, port, reason);
+        }
     }
 
     /// Monitors a port (P20-P25) and returns a guard that stops the monitor
