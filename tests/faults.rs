@@ -373,7 +373,7 @@ async fn a_replaced_link_does_not_delay_messages_on_its_successor() {
     // Both of a's writers for b are idle now; a sends on the new link.
     tokio::time::sleep(Duration::from_millis(200)).await;
     for i in 0..10 {
-        let r = tokio::time::timeout(Duration::from_secs(5), a.call(&eb, msg![i], PATIENCE)).await;
+        let r = tokio::time::timeout(PATIENCE, a.call(&eb, msg![i], PATIENCE)).await;
         assert_eq!(r.expect("a message on the new link waited for a keepalive").unwrap(), msg![i]);
     }
     drop(proxy);

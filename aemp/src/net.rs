@@ -177,6 +177,9 @@ impl Framing {
 /// The established link to a peer.
 struct Up {
     conn: u64,
+    /// Wakes this link's writer (each link has its own, so that a link on
+    /// its way out cannot take the wake-up meant for its successor).
+    wake: Arc<Notify>,
     /// Ends this link's connection task (and closes its socket) at once:
     /// when the link fails, is replaced, or the node shuts down.
     closed: tokio_util::sync::CancellationToken,
@@ -215,7 +218,6 @@ struct PeerState {
 pub(crate) struct Peer {
     id: NodeId,
     st: Mutex<PeerState>,
-    wake: Notify,
 }
 
 /// The network state of a node.
@@ -314,7 +316,7 @@ impl Net {
         self.peers
             .lock()
             .entry(id.clone())
-            .or_insert_with(|| Arc::new(Peer { id: id.clone(), st: Mutex::default(), wake: Notify::new() }))
+            .or_insert_with(|| Arc::new(Peer { id: id.clone(), st: Mutex::default() }))
             .clone()
     }
 
@@ -401,7 +403,7 @@ impl Net {
         dirty: Option<&mut Vec<Arc<Peer>>>,
     ) {
         let Some(up) = &st.up else { return };
-        let (framing, conn) = (up.framing, up.conn);
+        let (framing, conn, link_wake) = (up.framing, up.conn, up.wake.clone());
         let was_empty = st.out.is_empty();
         if let Err(e) = encode(framing, &mut st.out) {
             let (fire, reason) = unsendable(&peer.id, &mut st, dest, &e);
@@ -423,7 +425,7 @@ impl Net {
             }
             None => {
                 if was_empty {
-                    peer.wake.notify_one();
+                    link_wake.notify_one();
                 }
             }
         }
@@ -436,9 +438,12 @@ impl Net {
         if st.out.is_empty() || st.writing {
             return;
         }
+        let link_wake = st.up.as_ref().map(|u| u.wake.clone());
         let Some(sock) = st.sock.clone() else {
             drop(st);
-            peer.wake.notify_one();
+            if let Some(w) = link_wake {
+                w.notify_one();
+            }
             return;
         };
         let mut written = 0;
@@ -460,8 +465,8 @@ impl Net {
         drop(st);
         if let (Some(e), Some(c)) = (failure, conn) {
             self.fail(peer, c, &format!("write error: {e}"));
-        } else if rest {
-            peer.wake.notify_one();
+        } else if let (true, Some(w)) = (rest, link_wake) {
+            w.notify_one();
         }
     }
 
@@ -470,6 +475,7 @@ impl Net {
         if let Some(up) = &st.up {
             let framing = up.framing;
             let conn = up.conn;
+            let link_wake = up.wake.clone();
             let was_empty = st.out.is_empty();
             if let Err(e) = framing.encode(&msg.0, &mut st.out) {
                 drop(st);
@@ -483,7 +489,7 @@ impl Net {
             }
             drop(st);
             if was_empty {
-                peer.wake.notify_one();
+                link_wake.notify_one();
             }
             return;
         }
@@ -578,7 +584,6 @@ impl Net {
         st.pending_since = None;
         let mons = std::mem::take(&mut st.monitors);
         drop(st);
-        peer.wake.notify_one();
         tracing::info!(node = %peer.id, "connection lost: {text}");
         self.fire_monitors(peer, mons, Reason::transport_error(peer.id.as_str(), text));
         crate::global::node_down(self, &peer.id);
@@ -623,7 +628,6 @@ impl Net {
                     st.out.clear();
                 }
                 drop(st);
-                p.wake.notify_one();
             }
         }
     }
@@ -972,6 +976,7 @@ impl Net {
             crate::global::node_down(&self, &peer.id);
         }
         let closed = tokio_util::sync::CancellationToken::new();
+        let wake = Arc::new(Notify::new());
         let replaced = {
             let mut st = peer.st.lock();
             if st.claim.as_ref().map(|c| c.0) != Some(conn) {
@@ -989,6 +994,7 @@ impl Net {
             st.sock = None;
             st.writing = false;
             st.up = Some(Up {
+                wake: wake.clone(),
                 closed: closed.clone(),
                 conn,
                 framing: send_framing,
@@ -1050,7 +1056,8 @@ impl Net {
         let writer = {
             let net = self.clone();
             let peer = peer.clone();
-            async move { net.writer(peer, conn, wr, wtimeout, send_framing).await }
+            let wake = wake.clone();
+            async move { net.writer(peer, conn, wake, wr, wtimeout, send_framing).await }
         };
         let reader = self.clone().reader(peer.clone(), conn, rd, leftover, recv_framing, peer_timeout);
         let text = tokio::select! {
@@ -1066,6 +1073,7 @@ impl Net {
         self: Arc<Net>,
         peer: Arc<Peer>,
         conn: u64,
+        wake: Arc<Notify>,
         mut wr: WriteSide,
         keepalive: Duration,
         framing: Framing,
@@ -1086,7 +1094,7 @@ impl Net {
                 return "connection closed".into();
             }
             if idle {
-                match tokio::time::timeout(keepalive, peer.wake.notified()).await {
+                match tokio::time::timeout(keepalive, wake.notified()).await {
                     Ok(()) => continue,
                     Err(_) => {
                         let mut st = peer.st.lock();
