@@ -472,25 +472,10 @@ impl Net {
 
     fn enqueue(self: &Arc<Net>, peer: &Arc<Peer>, msg: Msg) {
         let mut st = peer.st.lock();
-        if let Some(up) = &st.up {
-            let framing = up.framing;
-            let conn = up.conn;
-            let link_wake = up.wake.clone();
-            let was_empty = st.out.is_empty();
-            if let Err(e) = framing.encode(&msg.0, &mut st.out) {
-                drop(st);
-                tracing::error!(node = %peer.id, "message not sent: {e}");
-                return;
-            }
-            if st.out.len() > self.cfg.send_queue_limit {
-                drop(st);
-                self.fail(peer, conn, "send queue limit exceeded");
-                return;
-            }
-            drop(st);
-            if was_empty {
-                link_wake.notify_one();
-            }
+        if st.up.is_some() {
+            // `msg` carries its destination first.
+            let dest = msg.0.first().and_then(Value::as_str).map(str::to_owned);
+            self.write_locked_to(peer, st, dest.as_deref(), |framing, out| framing.encode(&msg.0, out), None);
             return;
         }
         st.pending_bytes += estimate(&msg);
