@@ -18,13 +18,13 @@ use aemp::{msg, Ctx, Msg, NetConfig, Node, Reason, Value};
 fn echo(ctx: &mut Ctx<'_>, m: Msg) -> aemp::Result<()> {
     let tag = m.str(0)?.to_owned();
     if tag == "quit" {
-        ctx.kil_self(Reason(m.0[1..].to_vec()));
+        ctx.kil_self(Reason::from(m.rest(1)));
         return Ok(());
     }
     let reply = m.port(1)?;
     let mut out = vec![Value::from(if tag == "ping" { "pong" } else { tag.as_str() })];
-    out.extend(m.0[2..].iter().cloned());
-    ctx.snd(&reply, Msg(out));
+    out.extend(m[2..].iter().cloned());
+    ctx.snd(&reply, Msg::from(out));
     Ok(())
 }
 // ANCHOR_END: echo

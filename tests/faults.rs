@@ -32,8 +32,8 @@ async fn node(id: &str, c: NetConfig) -> Node {
 
 fn echo(n: &Node) -> PortId {
     n.named_port("echo", |ctx, mut m| -> aemp::Result<()> {
-        let reply = m.port(m.0.len().saturating_sub(1))?;
-        m.0.pop();
+        let reply = m.port(m.len().saturating_sub(1))?;
+        m.pop();
         ctx.snd(&reply, m);
         Ok(())
     })
@@ -245,7 +245,7 @@ async fn p03_a_node_restarted_with_the_same_id_never_gets_messages_for_its_previ
             .map(|_| {
                 let tx = tx.clone();
                 n.port_with(move |_, m| {
-                    let _ = tx.send((life, m.0[0].clone()));
+                    let _ = tx.send((life, m[0].clone()));
                 })
             })
             .collect()
@@ -402,8 +402,8 @@ fn shutdown_closes_live_connections_promptly_and_leaves_no_task_behind() {
         assert_eq!(b.call(&es, msg!["up"], PATIENCE).await.unwrap(), msg!["up"]);
         let fired = b.dead(&es);
         let mut raw = Raw::login(&s_addr, "sd-raw", SECRET, "json").await;
-        raw.send_msg(&msg!["", "info", "sd-raw#r"].0).await.unwrap();
-        assert_eq!(raw.msg_to("r").await.unwrap(), msg!["r", "sd-s"].0);
+        raw.send_msg(&msg!["", "info", "sd-raw#r"]).await.unwrap();
+        assert_eq!(raw.msg_to("r").await.unwrap(), msg!["r", "sd-s"].into_vec());
         let mut half = Raw::connect(&s_addr).await;
         assert!(half.line().await.is_some());
         (b, raw, half, fired)
@@ -445,21 +445,21 @@ async fn remote_monitors_do_not_pile_up_across_reconnections() {
     let addr = s.listen_addrs()[0].clone();
     for _ in 0..3 {
         let mut raw = Raw::login(&addr, "pile-raw", SECRET, "json").await;
-        raw.send_msg(&msg!["", "mon1", "target"].0).await.unwrap();
-        raw.send_msg(&msg!["", "info", "pile-raw#sync"].0).await.unwrap();
+        raw.send_msg(&msg!["", "mon1", "target"]).await.unwrap();
+        raw.send_msg(&msg!["", "info", "pile-raw#sync"]).await.unwrap();
         raw.msg_to("sync").await.unwrap();
         // The link drops; the node forgets nothing the monitor needs.
     }
     let mut raw = Raw::login(&addr, "pile-raw", SECRET, "json").await;
-    raw.send_msg(&msg!["", "mon1", "target"].0).await.unwrap();
-    raw.send_msg(&msg!["", "info", "pile-raw#before"].0).await.unwrap();
+    raw.send_msg(&msg!["", "mon1", "target"]).await.unwrap();
+    raw.send_msg(&msg!["", "info", "pile-raw#before"]).await.unwrap();
     raw.msg_to("before").await.unwrap();
     s.kil(&target, Reason::die("gone"));
-    raw.send_msg(&msg!["", "info", "pile-raw#sync"].0).await.unwrap();
+    raw.send_msg(&msg!["", "info", "pile-raw#sync"]).await.unwrap();
     let mut kils = 0;
     loop {
         let m = raw.msg().await.unwrap();
-        if m == msg!["", "kil", "target", "die", "gone"].0 {
+        if m == msg!["", "kil", "target", "die", "gone"].into_vec() {
             kils += 1;
         }
         if m.first() == Some(&Value::from("sync")) {

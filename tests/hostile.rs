@@ -30,8 +30,8 @@ async fn server(id: &str, tweak: impl FnOnce(&mut NetConfig)) -> Node {
     tweak(&mut c);
     let n = Node::builder().id(id).net_config(c).build().await.unwrap();
     n.named_port("echo", |ctx, mut m| -> aemp::Result<()> {
-        let reply = m.port(m.0.len().saturating_sub(1))?;
-        m.0.pop();
+        let reply = m.port(m.len().saturating_sub(1))?;
+        m.pop();
         ctx.snd(&reply, m);
         Ok(())
     })
@@ -56,14 +56,14 @@ async fn still_serves(server: &Node) {
     client.add_node_addr(server.id(), addr(server));
     let echo = server.id().port("echo").unwrap();
     let answer = client.call(&echo, msg!["hello"], PATIENCE).await.expect("a good node is served");
-    assert_eq!(answer.0, vec![Value::from("hello")]);
+    assert_eq!(answer, msg!["hello"]);
     client.shutdown().await;
 
     let id = unique("good-raw");
     let mut raw = Raw::login(&addr(server), &id, SECRET, "json").await;
-    raw.send_msg(&msg!["", "info", format!("{id}#r"), "probe"].0).await.unwrap();
+    raw.send_msg(&msg!["", "info", format!("{id}#r"), "probe"]).await.unwrap();
     let m = raw.msg_to("r").await.expect("a good raw client is answered");
-    assert_eq!(m, msg!["r", "probe", server.id()].0);
+    assert_eq!(m, msg!["r", "probe", server.id()].into_vec());
 }
 
 /// Sends `bytes` on a fresh connection and expects the node to close it.
@@ -306,10 +306,10 @@ async fn unknown_and_malformed_node_port_requests_are_logged_and_the_connection_
         msg![17, "a number as destination"],
         msg!["no-such-port", "dropped silently"],
     ] {
-        raw.send_msg(&m.0).await.unwrap();
+        raw.send_msg(&m).await.unwrap();
     }
-    raw.send_msg(&msg!["", "info", "prober#r", "still here"].0).await.unwrap();
-    assert_eq!(raw.msg_to("r").await.unwrap(), msg!["r", "still here", "h-kernel"].0);
+    raw.send_msg(&msg!["", "info", "prober#r", "still here"]).await.unwrap();
+    assert_eq!(raw.msg_to("r").await.unwrap(), msg!["r", "still here", "h-kernel"].into_vec());
     assert!(logs.contains("tag=\"frobnicate\"") && logs.contains("unknown node-port request ignored"));
     assert!(logs.contains("tag=\"Some::perl_function\""));
     assert!(logs.contains("node-port request whose tag is a integer dropped"), "{}", logs.text());
@@ -325,24 +325,24 @@ async fn spawn_of_an_unregistered_or_invalid_name_is_refused_and_reported_to_mon
     let _g = logs.capture();
     let s = server("h-spawn", |_| {}).await;
     let mut raw = Raw::login(&addr(&s), "spawner", SECRET, "json").await;
-    raw.send_msg(&msg!["", "AnyEvent::MP::_spawn", "evil.1", "Evil::init", "x"].0).await.unwrap();
-    raw.send_msg(&msg!["", "mon1", "evil.1"].0).await.unwrap();
+    raw.send_msg(&msg!["", "AnyEvent::MP::_spawn", "evil.1", "Evil::init", "x"]).await.unwrap();
+    raw.send_msg(&msg!["", "mon1", "evil.1"]).await.unwrap();
     let kil = loop {
         let m = raw.msg_to("").await.unwrap();
         if m.get(1) == Some(&Value::from("kil")) {
             break m;
         }
     };
-    assert_eq!(kil, msg!["", "kil", "evil.1", "die", "unknown init function \"Evil::init\""].0);
+    assert_eq!(kil, msg!["", "kil", "evil.1", "die", "unknown init function \"Evil::init\""].into_vec());
     logs.wait_for("spawn of an unregistered init function refused").await;
     // Invalid names, and a name that exists, are refused too.
     for name in ["", "a#b", "echo"] {
-        raw.send_msg(&msg!["", "AnyEvent::MP::_spawn", name, "AnyEvent::MP::Global::connect", 0, "x"].0)
+        raw.send_msg(&msg!["", "AnyEvent::MP::_spawn", name, "AnyEvent::MP::Global::connect", 0, "x"])
             .await
             .unwrap();
     }
-    raw.send_msg(&msg!["echo", "echo survives", "spawner#r"].0).await.unwrap();
-    assert_eq!(raw.msg_to("r").await.unwrap(), msg!["r", "echo survives"].0);
+    raw.send_msg(&msg!["echo", "echo survives", "spawner#r"]).await.unwrap();
+    assert_eq!(raw.msg_to("r").await.unwrap(), msg!["r", "echo survives"].into_vec());
     assert_eq!(logs.count("spawn refused: invalid port name"), 2, "{}", logs.text());
     assert!(logs.contains("spawn refused: a port of that name exists"));
     still_serves(&s).await;
@@ -355,9 +355,9 @@ async fn eval_is_refused_answered_and_logged() {
     let _g = logs.capture();
     let s = server("h-eval", |_| {}).await;
     let mut raw = Raw::login(&addr(&s), "evaluator", SECRET, "json").await;
-    raw.send_msg(&msg!["", "eval", "system('touch /tmp/pwned')", "evaluator#r", "pre"].0).await.unwrap();
-    raw.send_msg(&msg!["", "eval", "1"].0).await.unwrap();
-    assert_eq!(raw.msg_to("r").await.unwrap(), msg!["r", "pre", "eval is not supported by aemp"].0);
+    raw.send_msg(&msg!["", "eval", "system('touch /tmp/pwned')", "evaluator#r", "pre"]).await.unwrap();
+    raw.send_msg(&msg!["", "eval", "1"]).await.unwrap();
+    assert_eq!(raw.msg_to("r").await.unwrap(), msg!["r", "pre", "eval is not supported by aemp"].into_vec());
     logs.wait_for("eval request refused").await;
     still_serves(&s).await;
     s.shutdown().await;
@@ -382,8 +382,8 @@ async fn cleartext_is_refused_unless_allowed_even_with_the_right_secret() {
     raw.greet("clear", "json", "").await.unwrap();
     raw.check_their_auth(SECRET).await.unwrap();
     raw.send(format!("cleartext;{hex};json\n").as_bytes()).await.unwrap();
-    raw.send_msg(&msg!["", "info", "clear#r"].0).await.unwrap();
-    assert_eq!(raw.msg_to("r").await.unwrap(), msg!["r", "h-clear-ok"].0);
+    raw.send_msg(&msg!["", "info", "clear#r"]).await.unwrap();
+    assert_eq!(raw.msg_to("r").await.unwrap(), msg!["r", "h-clear-ok"].into_vec());
     s.shutdown().await;
 }
 
@@ -456,12 +456,12 @@ async fn a_peer_claiming_the_id_of_a_connected_node_is_refused_and_the_real_one_
     // A 0.9-style peer (no aemp=1) is connected: a second connection
     // claiming its ID is closed at the greeting (SPEC A.2).
     let mut old = Raw::login(&addr(&s), "h-dup-09", SECRET, "json").await;
-    old.send_msg(&msg!["", "info", "h-dup-09#r", "first"].0).await.unwrap();
-    assert_eq!(old.msg_to("r").await.unwrap(), msg!["r", "first", "h-dup"].0);
+    old.send_msg(&msg!["", "info", "h-dup-09#r", "first"]).await.unwrap();
+    assert_eq!(old.msg_to("r").await.unwrap(), msg!["r", "first", "h-dup"].into_vec());
     closes_after(&s, format!("aemp;0;h-dup-09;hmac_md6_64_256;json\n{}\n", nonce()).as_bytes()).await;
     logs.wait_for("incoming connection closed: protocol error: already connected to h-dup-09").await;
-    old.send_msg(&msg!["", "info", "h-dup-09#r", "second"].0).await.unwrap();
-    assert_eq!(old.msg_to("r").await.unwrap(), msg!["r", "second", "h-dup"].0);
+    old.send_msg(&msg!["", "info", "h-dup-09#r", "second"]).await.unwrap();
+    assert_eq!(old.msg_to("r").await.unwrap(), msg!["r", "second", "h-dup"].into_vec());
 
     // An aemp node is connected: a peer claiming its ID, be it as a 0.9
     // node or as the aemp node after a restart (a new incarnation), gets

@@ -19,10 +19,10 @@ async fn server() -> Node {
     let n = Node::builder().id("aemp-server").net_config(c).build().await.unwrap();
     n.named_port("echo", |ctx, m| -> aemp::Result<()> {
         let reply = m.port(1)?;
-        let mut out = aemp::Msg(m.0[2..].to_vec());
+        let mut out = aemp::Msg::from(&m[2..]);
         match m.tag() {
-            Some("ping") => out.0.insert(0, Value::from("pong")),
-            Some(t) => out.0.insert(0, Value::from(t)),
+            Some("ping") => out.insert(0, Value::from("pong")),
+            Some(t) => out.insert(0, Value::from(t)),
             None => {}
         }
         ctx.snd(&reply, out);
@@ -137,7 +137,7 @@ async fn p34_a_minimal_json_peer_authenticates_with_hmac_md6_and_talks() {
         }
         got.push(m);
     }
-    assert_eq!(got[0], msg!["r1", "pong", "hi from python"].0);
+    assert_eq!(got[0], msg!["r1", "pong", "hi from python"].into_vec());
     let list = Value::Array(vec![Value::from(1), Value::from(2), {
         let mut m = aemp::Map::new();
         m.insert("x".into(), Value::Null);
@@ -146,8 +146,11 @@ async fn p34_a_minimal_json_peer_authenticates_with_hmac_md6_and_talks() {
     assert_eq!(got[1], vec![Value::from("r1"), Value::from("py-tag"), list]);
     assert_eq!(got[2][0], Value::from("r2"));
     assert!(matches!(got[2][1], Value::Float(f) if f.fract() != 0.0), "time has a fraction: {:?}", got[2]);
-    assert_eq!(got[3], msg!["r3", "aemp-server"].0);
-    assert_eq!(got[4], msg!["", "kil", "no-such-port", "no_such_port", "cannot monitor nonexistent port"].0);
+    assert_eq!(got[3], msg!["r3", "aemp-server"].into_vec());
+    assert_eq!(
+        got[4],
+        msg!["", "kil", "no-such-port", "no_such_port", "cannot monitor nonexistent port"].into_vec()
+    );
     node.shutdown().await;
 }
 
@@ -203,7 +206,7 @@ async fn after_auth_the_node_opens_global_as_0_9_does() {
         &spawn[3..],
         &[Value::from("AnyEvent::MP::Global::connect"), Value::from(0), Value::from("aemp-server")]
     );
-    assert_eq!(raw.msg(&mut r).await.unwrap(), msg!["", "mon1", pname.as_str()].0);
+    assert_eq!(raw.msg(&mut r).await.unwrap(), msg!["", "mon1", pname.as_str()].into_vec());
     let addr = raw.msg(&mut r).await.unwrap();
     assert_eq!(&addr[..2], &[Value::from(pname.as_str()), Value::from("addr")]);
     assert_eq!(addr[2], Value::from(node.listen_addrs()));

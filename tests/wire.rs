@@ -89,7 +89,7 @@ async fn p29_p30_remote_spawn_by_name_and_monitor() {
         let me = ctx.self_id();
         ctx.rcv(&me, move |ctx, m| -> aemp::Result<()> {
             if m.tag() == Some("quit") {
-                ctx.kil_self(aemp::Reason(m.0[1..].to_vec()));
+                ctx.kil_self(aemp::Reason(m[1..].to_vec()));
                 return Ok(());
             }
             let r = m.port(0)?;
@@ -227,7 +227,7 @@ async fn node_port_answers_info_time_and_refuses_eval() {
     assert_eq!(next(&mut rx).await, msg!["pre", "np-b"]);
     a.snd(&np, msg!["time", &c]);
     let t = next(&mut rx).await;
-    assert!(matches!(t.0[0], Value::Float(_)), "{t}");
+    assert!(matches!(t[0], Value::Float(_)), "{t}");
     a.snd(&np, msg!["eval", "system('rm -rf /')", &c, "e"]);
     assert_eq!(next(&mut rx).await, msg!["e", "eval is not supported by aemp"]);
     a.snd(&np, msg!["up_nodes", &c]);

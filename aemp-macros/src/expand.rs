@@ -73,7 +73,7 @@ fn expand(input: &Input<'_>) -> TokenStream {
             quote_spanned!(ty.span()=> #p::encode_field::<#ty>(#tag, &#consts[#j], #b)?)
         });
         quote! {
-            #pattern => #p::Ok(#p::Msg(#p::vec![#p::Value::from(#tag) #(, #values)*])),
+            #pattern => #p::Ok(#p::Msg::from_array([#p::Value::from(#tag) #(, #values)*])),
         }
     });
 

@@ -158,7 +158,7 @@ impl ChildSpec {
         ChildSpec {
             id: id.into(),
             init: SUPERVISOR_INIT.to_owned(),
-            args: Msg(vec![spec.to_value()]),
+            args: Msg::from_array([spec.to_value()]),
             placement: Placement::Local,
             restart: Restart::Permanent,
             shutdown: Shutdown::Infinity,
@@ -215,7 +215,7 @@ impl ChildSpec {
         let mut m = Map::new();
         m.insert("id".into(), Value::from(&self.id));
         m.insert("init".into(), Value::from(&self.init));
-        m.insert("args".into(), Value::Array(self.args.0.clone()));
+        m.insert("args".into(), Value::from(self.args.clone()));
         m.insert(
             "placement".into(),
             match &self.placement {
@@ -250,7 +250,7 @@ impl ChildSpec {
         let at = |k: &str| format!("child {:?}: {k}", spec.id);
         if let Some(a) = get(m, "args") {
             let a = a.as_array().ok_or_else(|| bad(format!("{} must be an array", at("args"))))?;
-            spec.args = Msg(a.to_vec());
+            spec.args = a.iter().cloned().collect();
         }
         if let Some(p) = get(m, "placement") {
             spec.placement = match (p.as_str(), p.as_map()) {

@@ -96,11 +96,14 @@ fn child_init(ctx: &mut Ctx<'_>, args: Msg) -> aemp::Result<()> {
     let me = ctx.self_id();
     // Stray messages are ignored rather than killing the link.
     ctx.rcv(&me, |_ctx, _m| {});
-    ctx.rcv_tag(&me, "child_exit", |ctx, m| ctx.kil_self(Reason(m.0)));
+    ctx.rcv_tag(&me, "child_exit", |ctx, m| ctx.kil_self(Reason::from(m)));
     let sup_text = sup.to_string();
     ctx.rcv_tag(&me, "parent_exit", move |ctx, m| {
-        let r =
-            if m.is_empty() { shutdown_reason(format!("supervisor {sup_text} exited")) } else { Reason(m.0) };
+        let r = if m.is_empty() {
+            shutdown_reason(format!("supervisor {sup_text} exited"))
+        } else {
+            Reason::from(m)
+        };
         ctx.kil_self(r);
     });
     // The back-monitor, cancelled when this wrapper dies.
@@ -144,7 +147,7 @@ fn supervisor_init(ctx: &mut Ctx<'_>, args: Msg) -> Result<()> {
     let map = v.as_map().cloned().unwrap_or_default();
     let ack = map.get("ack").and_then(Value::as_array).and_then(|a| {
         let port = a.first()?.as_str().and_then(|s| PortId::new(s).ok())?;
-        Some((port, Msg(a[1..].to_vec())))
+        Some((port, a[1..].iter().cloned().collect::<Msg>()))
     });
     let parent = map.get("parent").and_then(Value::as_str).and_then(|s| PortId::new(s).ok());
     let me = ctx.self_id();
@@ -180,7 +183,7 @@ fn directory(ctx: &mut Ctx<'_>, m: Msg) {
     let me = ctx.node_id().clone();
     let sups: Vec<Value> =
         ctx.node().find_group(GROUP).into_iter().filter(|p| p.node() == me).map(Value::from).collect();
-    ctx.snd(&reply, Msg(sups));
+    ctx.snd(&reply, Msg::from(sups));
 }
 
 struct Child {
@@ -372,7 +375,7 @@ impl Sup {
             Some("boot") => {}
             Some("exit") | Some("start_failed") => {
                 if let (Ok(id), Ok(gen)) = (m.str(1), m.get::<u64>(2)) {
-                    self.on_exit(ctx, id.to_owned(), gen, Reason(m.rest(3).0));
+                    self.on_exit(ctx, id.to_owned(), gen, Reason::from(m.rest(3)));
                 }
             }
             Some("started") => {
@@ -392,7 +395,7 @@ impl Sup {
             }
             Some("which_children") => {
                 if let Ok(reply) = m.port(1) {
-                    ctx.snd(&reply, Msg(vec![self.info()]));
+                    ctx.snd(&reply, Msg::from_array([self.info()]));
                 }
             }
             Some("start_child" | "start_dynamic" | "remove_child" | "stop" | "shutdown") => {
@@ -589,13 +592,13 @@ impl Sup {
         };
         let mut args = c.spec.args.clone();
         if c.spec.kind == ChildKind::Supervisor {
-            if let Some(Value::Map(m)) = args.0.first_mut() {
+            if let Some(Value::Map(m)) = args.first_mut() {
                 m.insert("parent".into(), Value::from(&me));
                 m.insert("ack".into(), Value::from(msg![&me, "started", &id, gen]));
             }
         }
         let mut wargs = msg![&me, &id, gen, c.spec.kind == ChildKind::Worker, &c.spec.init];
-        wargs.extend(args.0);
+        wargs.extend(args);
         c.state = St::Starting { node: node.clone() };
         tracing::debug!(target: "aemp_supervisor", supervisor = %me, child = %id, node = %node,
             init = %c.spec.init, "starting child");
@@ -802,7 +805,7 @@ impl Sup {
                 self.next_dynamic += 1;
                 let mut spec = template.clone();
                 spec.id = format!("{}-{}", template.id, self.next_dynamic);
-                spec.args.0.extend(extra.iter().cloned());
+                spec.args.extend(extra.iter().cloned());
                 self.add_and_start(ctx, spec, reply);
             }
             Some("remove_child") => {
@@ -1077,7 +1080,7 @@ impl Supervisor {
         if let Value::Map(m) = &mut v {
             m.insert("ack".into(), Value::from(msg![&reply, "started"]));
         }
-        let port = node.spawn(on, SUPERVISOR_INIT, Msg(vec![v]));
+        let port = node.spawn(on, SUPERVISOR_INIT, Msg::from_array([v]));
         let dead = node.dead(&port);
         let r = tokio::select! {
             started = rx => match started {
@@ -1189,7 +1192,7 @@ impl Supervisor {
     /// [`Error::Unsupported`] for other strategies, and as
     /// [`Supervisor::start_child`].
     pub async fn start_dynamic(&self, args: Msg) -> Result<(String, PortId)> {
-        let m = self.request(msg!["start_dynamic", Value::Array(args.0)]).await?;
+        let m = self.request(msg!["start_dynamic", Value::from(args)]).await?;
         match (m.tag(), m.str(1), m.port(2)) {
             (Some("ok"), Ok(id), Ok(port)) => Ok((id.to_owned(), port)),
             _ => Err(Self::answer_error(&m)),

@@ -151,7 +151,7 @@ async fn a_nodes_supervisors_are_listed_by_its_directory_port_and_describe_thems
     // From b, as the aemp tool would: list, then which_children.
     let dir = a.id().port(DIRECTORY).unwrap();
     let list = within(b.call(&dir, msg!["list"], PATIENCE)).await.unwrap();
-    let listed: Vec<PortId> = list.0.iter().map(|v| PortId::new(v.as_str().unwrap()).unwrap()).collect();
+    let listed: Vec<PortId> = list.iter().map(|v| PortId::new(v.as_str().unwrap()).unwrap()).collect();
     assert_eq!(listed.len(), 2, "the top supervisor and the nested one: {list}");
     assert!(listed.contains(sup.port()));
     let raw = within(b.call(sup.port(), msg!["which_children"], PATIENCE)).await.unwrap();

@@ -198,52 +198,65 @@ fn line(what: &str, ours: String, base: String, ratio: f64, target: &str) {
     println!("{what:<34} aemp {ours:>14}   baseline {base:>14}   ratio {ratio:>5.2}   target {target}");
 }
 
+/// Whether the figure named `what` was asked for: `cargo bench -p aemp
+/// --bench core -- snd` runs only the figures whose name contains `snd`.
+fn wanted(what: &str) -> bool {
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    filter.is_empty() || filter.iter().any(|f| what.contains(f.as_str()))
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         // Ports first, on a fresh node, so that the resident-memory reading is
         // not blurred by what the other benchmarks allocated and freed.
-        let fresh = Node::builder().id("bench-ports").build().await.unwrap();
-        let base = baseline_creation();
-        let (ours, bytes) = port_creation(&fresh).await;
-        line(
-            "port creation (ports/s)",
-            format!("{:.2} M", ours / 1e6),
-            format!("{:.2} M", base / 1e6),
-            ours / base,
-            ">= 5 M/s",
-        );
-        println!(
-            "{:<34} aemp {:>12.0} B   (1 M idle ports: {:.0} MB of heap)   target <= 150 B",
-            "memory per idle port", bytes, bytes
-        );
-        fresh.shutdown().await;
+        if wanted("ports") {
+            let fresh = Node::builder().id("bench-ports").build().await.unwrap();
+            let base = baseline_creation();
+            let (ours, bytes) = port_creation(&fresh).await;
+            line(
+                "port creation (ports/s)",
+                format!("{:.2} M", ours / 1e6),
+                format!("{:.2} M", base / 1e6),
+                ours / base,
+                ">= 5 M/s",
+            );
+            println!(
+                "{:<34} aemp {:>12.0} B   (1 M idle ports: {:.0} MB of heap)   target <= 150 B",
+                "memory per idle port", bytes, bytes
+            );
+            fresh.shutdown().await;
+        }
         let node = Node::builder().id("bench").build().await.unwrap();
         // Best of three runs each, alternating, to damp this machine's noise.
-        let (mut ours, mut base) = (0f64, 0f64);
-        for _ in 0..3 {
-            ours = ours.max(snd_throughput(&node).await);
-            base = base.max(mpsc_throughput().await);
+        if wanted("snd") {
+            let (mut ours, mut base) = (0f64, 0f64);
+            for _ in 0..3 {
+                ours = ours.max(snd_throughput(&node).await);
+                base = base.max(mpsc_throughput().await);
+            }
+            line(
+                "snd -> callback (msgs/s)",
+                format!("{:.2} M", ours / 1e6),
+                format!("{:.2} M", base / 1e6),
+                ours / base,
+                ">= 12 M/s and >= 1.2x",
+            );
         }
-        line(
-            "snd -> callback (msgs/s)",
-            format!("{:.2} M", ours / 1e6),
-            format!("{:.2} M", base / 1e6),
-            ours / base,
-            ">= 12 M/s and >= 1.2x",
-        );
-        let (mut ours, mut base) = (Duration::MAX, Duration::MAX);
-        for _ in 0..3 {
-            ours = ours.min(ping_pong(&node).await);
-            base = base.min(mpsc_ping_pong().await);
+        if wanted("ping") {
+            let (mut ours, mut base) = (Duration::MAX, Duration::MAX);
+            for _ in 0..3 {
+                ours = ours.min(ping_pong(&node).await);
+                base = base.min(mpsc_ping_pong().await);
+            }
+            line(
+                "local ping-pong (round trip)",
+                format!("{:?}", ours),
+                format!("{:?}", base),
+                ours.as_secs_f64() / base.as_secs_f64(),
+                "<= 1.2x",
+            );
         }
-        line(
-            "local ping-pong (round trip)",
-            format!("{:?}", ours),
-            format!("{:?}", base),
-            ours.as_secs_f64() / base.as_secs_f64(),
-            "<= 1.2x",
-        );
         node.shutdown().await;
     });
 }

@@ -722,7 +722,7 @@ impl Core {
             }
             Action::Keep(v) => drop(v),
             Action::Remote(node) => {
-                let mut m = Msg(vec![Value::from(""), Value::from("kil"), Value::from(name)]);
+                let mut m = Msg::from_array([Value::from(""), Value::from("kil"), Value::from(name)]);
                 m.0.extend(reason.0);
                 if let Some(net) = self.shared.net() {
                     net.send_raw(&node, m);

@@ -904,7 +904,7 @@ impl<'de> Visitor<'de> for MsgVisitor {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Msg, A::Error> {
-        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        let mut out = crate::value::Items::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
         while let Some(v) = seq.next_element()? {
             out.push(v);
         }
@@ -1176,7 +1176,7 @@ mod tests {
 
     #[test]
     fn msg_accessors() {
-        let m = Msg(vec!["add".into(), 2.into(), 3.5.into(), "x".into()]);
+        let m = Msg::from_array(["add".into(), 2.into(), 3.5.into(), "x".into()]);
         assert_eq!(m.get::<i32>(1).unwrap(), 2);
         assert_eq!(
             m.get::<i32>(3).unwrap_err().to_string(),
@@ -1186,11 +1186,11 @@ mod tests {
         assert_eq!((tag.as_str(), a, b, c.as_str()), ("add", 2, 3.5, "x"));
         assert!(m.decode::<(String, u8)>().is_err());
         let all: Vec<Value> = from_values(&m).unwrap();
-        assert_eq!(all, m.0);
+        assert_eq!(all, m.to_vec());
         #[derive(Deserialize)]
         struct Wrapped((String, i64, f64, String));
         assert_eq!(from_values::<Wrapped>(&m).unwrap().0 .1, 2);
-        assert_eq!(from_value::<Msg>(Value::Array(m.0.clone())).unwrap(), m);
+        assert_eq!(from_value::<Msg>(Value::from(m.clone())).unwrap(), m);
         assert_eq!(Value::Int(5).to::<u8>().unwrap(), 5);
         assert_eq!(Value::from("p").into::<String>().unwrap(), "p");
     }
@@ -1217,7 +1217,7 @@ mod tests {
         assert_eq!(j.as_array().unwrap()[1], Value::UInt(u64::MAX));
         assert_eq!(j.as_array().unwrap()[3], Value::Float(1.0));
         let m: Msg = serde_json::from_str(r#"["a", 1]"#).unwrap();
-        assert_eq!(m, Msg(vec!["a".into(), 1.into()]));
+        assert_eq!(m, Msg::from_array(["a".into(), 1.into()]));
         assert!(serde_json::from_str::<Msg>("{}").is_err());
     }
 

@@ -108,7 +108,7 @@ pub(crate) fn node_up_messages(net: &Net, peer: &NodeId) -> Vec<Msg> {
     let Ok(port) = peer.port(&name) else { return Vec::new() };
     st.peer_ports.insert(peer.clone(), port);
     let mut out = vec![
-        Msg(vec![
+        Msg::from_array([
             Value::from(""),
             Value::from(SPAWN),
             Value::from(name.as_str()),
@@ -116,8 +116,12 @@ pub(crate) fn node_up_messages(net: &Net, peer: &NodeId) -> Vec<Msg> {
             Value::from(0),
             Value::from(net.me()),
         ]),
-        Msg(vec![Value::from(""), Value::from("mon1"), Value::from(name.as_str())]),
-        Msg(vec![Value::from(name.as_str()), Value::from("addr"), Value::from(net.listen_addrs().to_vec())]),
+        Msg::from_array([Value::from(""), Value::from("mon1"), Value::from(name.as_str())]),
+        Msg::from_array([
+            Value::from(name.as_str()),
+            Value::from("addr"),
+            Value::from(net.listen_addrs().to_vec()),
+        ]),
     ];
     let mut table = Map::new();
     for id in net.known_nodes() {
@@ -126,11 +130,15 @@ pub(crate) fn node_up_messages(net: &Net, peer: &NodeId) -> Vec<Msg> {
         }
     }
     if !table.is_empty() {
-        out.push(Msg(vec![Value::from(name.as_str()), Value::from("connect_nodes"), Value::Map(table)]));
+        out.push(Msg::from_array([
+            Value::from(name.as_str()),
+            Value::from("connect_nodes"),
+            Value::Map(table),
+        ]));
     }
     let mine = local_groups(&shared.id, &st);
     if !mine.is_empty() {
-        out.push(Msg(vec![Value::from(name.as_str()), Value::from("set"), Value::Map(mine)]));
+        out.push(Msg::from_array([Value::from(name.as_str()), Value::from("set"), Value::Map(mine)]));
     }
     out
 }
@@ -181,7 +189,7 @@ pub(crate) fn node_down(net: &Arc<Net>, peer: &NodeId) {
     for p in others {
         net.send_raw(
             &p.node(),
-            Msg(vec![Value::from(p.name()), Value::from("find_node"), Value::from(peer)]),
+            Msg::from_array([Value::from(p.name()), Value::from("find_node"), Value::from(peer)]),
         );
     }
 }
@@ -261,7 +269,7 @@ fn handle_global(net: &Arc<Net>, from: &NodeId, m: Msg) {
                 for p in ports {
                     net.send_raw(
                         &p.node(),
-                        Msg(vec![
+                        Msg::from_array([
                             Value::from(p.name()),
                             Value::from("connect_nodes"),
                             Value::Map(table.clone()),
@@ -281,7 +289,7 @@ fn handle_global(net: &Arc<Net>, from: &NodeId, m: Msg) {
                 net.learn_addrs(&id, addrs);
                 if reachable && !net.is_up(&id) {
                     // An empty message is a keepalive: it makes the node dial.
-                    net.send_raw(&id, Msg(vec![]));
+                    net.send_raw(&id, Msg::from_array([]));
                 }
             }
         }
@@ -297,7 +305,7 @@ fn handle_global(net: &Arc<Net>, from: &NodeId, m: Msg) {
                 table.insert(id.as_str().to_owned(), Value::from(addrs));
                 net.send_raw(
                     &p.node(),
-                    Msg(vec![Value::from(p.name()), Value::from("connect_nodes"), Value::Map(table)]),
+                    Msg::from_array([Value::from(p.name()), Value::from("connect_nodes"), Value::Map(table)]),
                 );
             }
         }
@@ -328,7 +336,7 @@ fn broadcast(net: &Arc<Net>, tag: &str, port: &PortId, group: &str) {
     for p in ports {
         net.send_raw(
             &p.node(),
-            Msg(vec![Value::from(p.name()), Value::from(tag), Value::from(port), Value::from(group)]),
+            Msg::from_array([Value::from(p.name()), Value::from(tag), Value::from(port), Value::from(group)]),
         );
     }
 }

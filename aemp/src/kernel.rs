@@ -37,7 +37,7 @@ pub(crate) fn handle(core: &mut Core, from: Option<&NodeId>, mut msg: Msg) {
                     .find(|(n, _)| **n == *name)
                     .map(|(_, r)| r.clone())
                     .unwrap_or_else(Reason::no_such_port);
-                let mut m = Msg(vec![Value::from(""), Value::from("kil"), Value::from(name)]);
+                let mut m = Msg::from_array([Value::from(""), Value::from("kil"), Value::from(name)]);
                 m.0.extend(reason.0);
                 send_to_node(core, node, m);
             }
@@ -80,7 +80,7 @@ pub(crate) fn handle(core: &mut Core, from: Option<&NodeId>, mut msg: Msg) {
                 let Some(Ok(port)) = parts.remove(0).as_str().map(PortId::new) else {
                     return bad(from, &tag);
                 };
-                core.snd(&port, Msg(parts));
+                core.snd(&port, Msg::from(parts));
             }
         }
         "info" | "known_nodes" | "up_nodes" | "time" => {

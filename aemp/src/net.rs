@@ -389,7 +389,7 @@ impl Net {
         let mut full = Vec::with_capacity(payload.0.len() + 1);
         full.push(Value::from(dest));
         full.extend(payload.0);
-        self.enqueue(peer, Msg(full));
+        self.enqueue(peer, Msg::from(full));
     }
 
     /// Encodes into the live connection's buffer (the lock is held); the
@@ -1210,10 +1210,10 @@ fn route(shared: &Arc<Shared>, from: &NodeId, mut msg: Vec<Value>) -> Option<Cmd
     if name.is_empty() {
         let from = from.clone();
         return Some(Cmd::Call(Box::new(move |core: &mut Core| {
-            crate::kernel::handle(core, Some(&from), Msg(msg))
+            crate::kernel::handle(core, Some(&from), Msg::from(msg))
         })));
     }
-    Some(Cmd::Deliver(shared.key_of(&name), Msg(msg)))
+    Some(Cmd::Deliver(shared.key_of(&name), Msg::from(msg)))
 }
 
 fn estimate(m: &Msg) -> usize {
@@ -1472,7 +1472,7 @@ pub(crate) fn kil(shared: &Arc<Shared>, port: &PortId, reason: Reason) {
     }
     let mut m = vec![Value::from(""), Value::from("kil1"), Value::from(port.name())];
     m.extend(reason.0);
-    net.send_raw(&node, Msg(m));
+    net.send_raw(&node, Msg::from(m));
 }
 
 /// Registers a monitor on a remote port; `Some` means fire it now.
@@ -1498,10 +1498,13 @@ pub(crate) fn mon(
         list.len() == 1
     };
     if first && !port.is_node_port() {
-        net.send_raw(&node, Msg(vec![Value::from(""), Value::from("mon1"), Value::from(port.name())]));
+        net.send_raw(
+            &node,
+            Msg::from_array([Value::from(""), Value::from("mon1"), Value::from(port.name())]),
+        );
     } else if port.is_node_port() && !net.is_up(&node) {
         // Monitoring a whole node: make sure we try to reach it.
-        net.send_raw(&node, Msg(vec![]));
+        net.send_raw(&node, Msg::from_array([]));
     }
     None
 }
@@ -1524,7 +1527,10 @@ pub(crate) fn unmon(shared: &Arc<Shared>, port: &PortId, id: u64) {
         removed && empty
     };
     if last && !port.is_node_port() && net.is_up(&node) {
-        net.send_raw(&node, Msg(vec![Value::from(""), Value::from("mon0"), Value::from(port.name())]));
+        net.send_raw(
+            &node,
+            Msg::from_array([Value::from(""), Value::from("mon0"), Value::from(port.name())]),
+        );
     }
 }
 
@@ -1538,6 +1544,6 @@ pub(crate) fn spawn(shared: &Arc<Shared>, node: &NodeId, name: &str, init: &str,
     let mut m =
         vec![Value::from(""), Value::from(crate::kernel::SPAWN), Value::from(name), Value::from(init)];
     m.extend(args.0);
-    net.send_raw(node, Msg(m));
+    net.send_raw(node, Msg::from(m));
     port
 }

@@ -66,7 +66,7 @@ impl Reason {
 
 impl From<Msg> for Reason {
     fn from(m: Msg) -> Reason {
-        Reason(m.0)
+        Reason(m.into_vec())
     }
 }
 

@@ -597,11 +597,11 @@ mod tests {
             map(&[("k", Value::Array(vec![]))]),
         ]);
         assert_eq!(to_value(&v).unwrap(), v);
-        let m = Msg(vec![Value::Str("tag".into()), Value::Int(1)]);
-        assert_eq!(to_value(&m).unwrap(), Value::Array(m.0.clone()));
+        let m = Msg::from_array([Value::Str("tag".into()), Value::Int(1)]);
+        assert_eq!(to_value(&m).unwrap(), Value::from(m.clone()));
         assert_eq!(
             Msg::encode(&("a", 1, [true])).unwrap(),
-            Msg(vec!["a".into(), 1.into(), vec![true].into()])
+            Msg::from_array(["a".into(), 1.into(), vec![true].into()])
         );
         assert!(Msg::encode(&5).is_err());
     }

@@ -163,16 +163,7 @@ impl fmt::Display for Value {
             }
             Value::Str(s) => write!(f, "{}", serde_json::Value::String(s.clone())),
             Value::Bytes(b) => write!(f, "b\"{}\"", b.escape_ascii()),
-            Value::Array(a) => {
-                f.write_str("[")?;
-                for (i, v) in a.iter().enumerate() {
-                    if i > 0 {
-                        f.write_str(",")?;
-                    }
-                    fmt::Display::fmt(v, f)?;
-                }
-                f.write_str("]")
-            }
+            Value::Array(a) => fmt_seq(a, f),
             Value::Map(m) => {
                 f.write_str("{")?;
                 for (i, (k, v)) in m.iter().enumerate() {
@@ -186,6 +177,18 @@ impl fmt::Display for Value {
             }
         }
     }
+}
+
+/// Prints values as a compact JSON array.
+fn fmt_seq(items: &[Value], f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    f.write_str("[")?;
+    for (i, v) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(",")?;
+        }
+        fmt::Display::fmt(v, f)?;
+    }
+    f.write_str("]")
 }
 
 macro_rules! from_signed {
@@ -281,7 +284,7 @@ impl From<Map> for Value {
 }
 impl From<Msg> for Value {
     fn from(v: Msg) -> Value {
-        Value::Array(v.0)
+        Value::Array(v.0.into_vec())
     }
 }
 
@@ -333,13 +336,32 @@ impl From<serde_json::Value> for Value {
 /// assert_eq!(m.get::<f64>(2).unwrap(), 3.5);
 /// assert!(m.get::<i32>(3).is_err());
 /// ```
+///
+/// Messages of up to [`Msg::INLINE`] values are stored inline, without a heap
+/// allocation of their own, so short messages cost no allocator round trip
+/// between the sending and the receiving thread.
 #[derive(Clone, PartialEq, Default)]
-pub struct Msg(pub Vec<Value>);
+pub struct Msg(pub(crate) Items);
+
+/// The storage of a message's values.
+pub(crate) type Items = smallvec::SmallVec<[Value; Msg::INLINE]>;
 
 impl Msg {
+    /// How many values a message holds without allocating.
+    pub const INLINE: usize = 3;
+
     /// An empty message.
     pub fn new() -> Msg {
-        Msg(Vec::new())
+        Msg(Items::new())
+    }
+
+    /// A message of the values of an array (inline when they fit).
+    pub fn from_array<const N: usize>(values: [Value; N]) -> Msg {
+        if N <= Msg::INLINE {
+            Msg(values.into_iter().collect())
+        } else {
+            Msg(Items::from_vec(Vec::from(values)))
+        }
     }
 
     /// The first element, if it is a string.
@@ -389,6 +411,19 @@ impl Msg {
         self.0.extend(other);
     }
 
+    /// Inserts a value at position `i`, shifting the later ones.
+    ///
+    /// # Panics
+    /// When `i` is greater than the length, as [`Vec::insert`] does.
+    pub fn insert(&mut self, i: usize, v: impl Into<Value>) {
+        self.0.insert(i, v.into());
+    }
+
+    /// Removes and returns the last element, if any.
+    pub fn pop(&mut self) -> Option<Value> {
+        self.0.pop()
+    }
+
     /// Removes and returns the first element, if any.
     pub fn shift(&mut self) -> Option<Value> {
         if self.0.is_empty() {
@@ -400,12 +435,12 @@ impl Msg {
 
     /// The elements from `i` on, as a new message.
     pub fn rest(&self, i: usize) -> Msg {
-        Msg(self.0.get(i..).map(<[Value]>::to_vec).unwrap_or_default())
+        self.0.get(i..).map(|r| r.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// The elements as a vector.
     pub fn into_vec(self) -> Vec<Value> {
-        self.0
+        self.0.into_vec()
     }
 
     /// Converts the whole message (as an array) to `T` through serde; a
@@ -424,7 +459,7 @@ impl Msg {
     /// [`Error::Value`] when it does not serialise as a sequence.
     pub fn encode<T: Serialize + ?Sized>(v: &T) -> Result<Msg> {
         match crate::ser::to_value(v)? {
-            Value::Array(a) => Ok(Msg(a)),
+            Value::Array(a) => Ok(Msg::from(a)),
             other => Err(Error::Value(format!("expected a sequence, found {}", other.kind()))),
         }
     }
@@ -437,9 +472,15 @@ impl std::ops::Deref for Msg {
     }
 }
 
+impl std::ops::DerefMut for Msg {
+    fn deref_mut(&mut self) -> &mut [Value] {
+        &mut self.0
+    }
+}
+
 impl fmt::Debug for Msg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&Value::Array(self.0.clone()), f)
+        fmt_seq(&self.0, f)
     }
 }
 
@@ -451,7 +492,23 @@ impl fmt::Display for Msg {
 
 impl From<Vec<Value>> for Msg {
     fn from(v: Vec<Value>) -> Msg {
-        Msg(v)
+        if v.len() <= Msg::INLINE {
+            Msg(v.into_iter().collect())
+        } else {
+            Msg(Items::from_vec(v))
+        }
+    }
+}
+
+impl From<&[Value]> for Msg {
+    fn from(v: &[Value]) -> Msg {
+        Msg(v.iter().cloned().collect())
+    }
+}
+
+impl<const N: usize> From<[Value; N]> for Msg {
+    fn from(v: [Value; N]) -> Msg {
+        Msg::from_array(v)
     }
 }
 
@@ -461,11 +518,46 @@ impl FromIterator<Value> for Msg {
     }
 }
 
+impl Extend<Value> for Msg {
+    fn extend<I: IntoIterator<Item = Value>>(&mut self, it: I) {
+        self.0.extend(it);
+    }
+}
+
+/// The values of a [`Msg`], by value (from [`Msg::into_iter`]).
+pub struct MsgIntoIter(smallvec::IntoIter<[Value; Msg::INLINE]>);
+
+impl Iterator for MsgIntoIter {
+    type Item = Value;
+    fn next(&mut self) -> Option<Value> {
+        self.0.next()
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl DoubleEndedIterator for MsgIntoIter {
+    fn next_back(&mut self) -> Option<Value> {
+        self.0.next_back()
+    }
+}
+
+impl ExactSizeIterator for MsgIntoIter {}
+
 impl IntoIterator for Msg {
     type Item = Value;
-    type IntoIter = std::vec::IntoIter<Value>;
+    type IntoIter = MsgIntoIter;
+    fn into_iter(self) -> MsgIntoIter {
+        MsgIntoIter(self.0.into_iter())
+    }
+}
+
+impl<'a> IntoIterator for &'a Msg {
+    type Item = &'a Value;
+    type IntoIter = std::slice::Iter<'a, Value>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        self.0.iter()
     }
 }
 
@@ -481,6 +573,6 @@ impl IntoIterator for Msg {
 macro_rules! msg {
     () => { $crate::Msg::new() };
     ($($v:expr),+ $(,)?) => {
-        $crate::Msg(::std::vec![$($crate::Value::from($v)),+])
+        $crate::Msg::from_array([$($crate::Value::from($v)),+])
     };
 }

@@ -116,9 +116,9 @@ async fn rpc_snd_and_mon_against_a_live_node() {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     node.named_port("echo", move |ctx, m| -> aemp::Result<()> {
         let _ = tx.send(m.clone());
-        if let Some(reply) = m.0.last().and_then(|v| v.as_str()).and_then(|s| aemp::PortId::new(s).ok()) {
+        if let Some(reply) = m.last().and_then(|v| v.as_str()).and_then(|s| aemp::PortId::new(s).ok()) {
             if m.tag() == Some("ping") {
-                ctx.snd(&reply, msg!["pong", m.0[1].clone()]);
+                ctx.snd(&reply, msg!["pong", m[1].clone()]);
             }
         }
         Ok(())

@@ -92,11 +92,11 @@ fn golden<M: Message + PartialEq + std::fmt::Debug>(value: &M, want_json: &str, 
 
     let (got, used) = JsonReader::default().decode(want_json.as_bytes()).unwrap().unwrap();
     assert_eq!(used, want_json.len());
-    assert_eq!(&M::from_msg(&Msg(got)).unwrap(), value);
+    assert_eq!(&M::from_msg(&Msg::from(got)).unwrap(), value);
 
     let (got, used) = MsgpackReader::default().decode(want_msgpack).unwrap().unwrap();
     assert_eq!(used, want_msgpack.len());
-    assert_eq!(&M::from_msg(&Msg(got)).unwrap(), value);
+    assert_eq!(&M::from_msg(&Msg::from(got)).unwrap(), value);
 }
 
 fn pid(s: &str) -> PortId {
@@ -149,7 +149,7 @@ fn bytes_fields_travel_as_msgpack_bin_and_are_refused_by_json() {
     assert_eq!(m, msg!["blob", Bytes(vec![0, 255])]);
     assert_eq!(msgpack(&m), b"\x0a\x92\xa4blob\xc4\x02\x00\xff");
     let (got, _) = MsgpackReader::default().decode(&msgpack(&m)).unwrap().unwrap();
-    assert_eq!(Blob::from_msg(&Msg(got)).unwrap(), v);
+    assert_eq!(Blob::from_msg(&Msg::from(got)).unwrap(), v);
     assert!(encode_json(&m, &mut Vec::new()).is_err());
 }
 
@@ -158,10 +158,10 @@ fn a_message_from_a_perl_peer_decodes_with_whitespace_and_integer_forms() {
     // What an AnyEvent::MP node might write: spaces, and an integer the
     // sender packed as uint 64.
     let (got, _) = JsonReader::default().decode(br#"[ "say" , "yo" , 7 ]"#).unwrap().unwrap();
-    assert_eq!(Chat::from_msg(&Msg(got)).unwrap(), Chat::Say("yo".into(), 7));
+    assert_eq!(Chat::from_msg(&Msg::from(got)).unwrap(), Chat::Say("yo".into(), 7));
     let (got, _) = MsgpackReader::default()
         .decode(b"\x11\x93\xa3say\xa2yo\xcf\x00\x00\x00\x00\x00\x00\x00\x07")
         .unwrap()
         .unwrap();
-    assert_eq!(Chat::from_msg(&Msg(got)).unwrap(), Chat::Say("yo".into(), 7));
+    assert_eq!(Chat::from_msg(&Msg::from(got)).unwrap(), Chat::Say("yo".into(), 7));
 }

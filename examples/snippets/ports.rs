@@ -88,7 +88,7 @@ pub async fn named(node: &Node) -> aemp::Result<()> {
         // `call` (like `aemp rpc`) appends the reply port as the last element.
         let last = m.len().saturating_sub(1);
         let reply = m.port(last)?;
-        ctx.snd(&reply, Msg(m[..last].to_vec()));
+        ctx.snd(&reply, Msg::from(&m[..last]));
         Ok(())
     })?;
     assert_eq!(echo.as_str(), format!("{}#echo", node.id()));

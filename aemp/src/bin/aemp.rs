@@ -252,7 +252,7 @@ async fn run(cli: Cli) -> Res {
             node.shutdown().await;
             let (known, up) = (known.map_err(|e| e.to_string())?, up.map_err(|e| e.to_string())?);
             let clean = |m: Msg| -> Vec<String> {
-                let mut v: Vec<String> = m.0.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+                let mut v: Vec<String> = m.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
                 v.sort();
                 v.dedup();
                 v
@@ -322,7 +322,7 @@ async fn supervisors(node: &Node, id: &NodeId, t: Duration, json: bool) -> Res {
     let dir = id.port("aemp_supervisors").map_err(|e| e.to_string())?;
     let list =
         node.call(&dir, aemp::msg!["list"], t).await.map_err(|e| format!("no supervisors on {id}: {e}"))?;
-    let listed: Vec<String> = list.0.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
+    let listed: Vec<String> = list.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect();
     let mut infos: BTreeMap<String, Value> = BTreeMap::new();
     let mut todo = listed.clone();
     while let Some(p) = todo.pop() {
@@ -333,7 +333,7 @@ async fn supervisors(node: &Node, id: &NodeId, t: Duration, json: bool) -> Res {
             .call(&port_arg(&p)?, aemp::msg!["which_children"], t)
             .await
             .map_err(|e| format!("{p}: {e}"))?;
-        let info = m.0.into_iter().next().unwrap_or(Value::Null);
+        let info = m.into_iter().next().unwrap_or(Value::Null);
         for c in children_of(&info) {
             if field(c, "kind") == "supervisor" && !field(c, "port").is_empty() {
                 todo.push(field(c, "port"));
