@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aemp::{msg, MonGuard, NetConfig, Node, PortId, Reason, Value};
-use aemp_tests::{within, Proxy, Raw, PATIENCE};
+use aemp_tests::{within, Logs, Proxy, Raw, PATIENCE};
 use tokio::sync::mpsc;
 
 const SECRET: &str = "faults-test-secret";
@@ -468,4 +468,32 @@ async fn remote_monitors_do_not_pile_up_across_reconnections() {
     }
     assert_eq!(kils, 1, "the port's death was reported {kils} times");
     s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_seed_that_connected_to_us_first_is_not_dialled_again_and_again() {
+    let logs = Logs::new();
+    let _g = logs.capture();
+    let seed = node("sd-first-a-seed", cfg(true)).await;
+    // The node reaches its seed through a stalled proxy, so the seed's own
+    // dial to the node comes up first. (The seed's ID is the lower one, so
+    // the node's later dial is the duplicate that both sides refuse, as a
+    // 0.9 seed refuses any dial once a link is up.)
+    let proxy = Proxy::start(&seed.listen_addrs()[0]).await;
+    proxy.pause(true);
+    let mut c = cfg(true);
+    c.seeds = vec![proxy.addr()];
+    let n = node("sd-first-z-node", c).await;
+    seed.add_node_addr(n.id(), n.listen_addrs()[0].clone());
+    seed.snd(&n.id().node_port(), msg!["time"]);
+    within(n.wait_up(seed.id())).await;
+    // Now the node's seed dial goes through: it meets a node it is connected
+    // to already, and from then on watches that link instead of dialling.
+    proxy.pause(false);
+    logs.wait_for_line(&["seed is already connected", "node=sd-first-a-seed"]).await;
+    assert_eq!(logs.count("seed connection failed"), 0, "{}", logs.text());
+    assert!(n.up_nodes().contains(seed.id()));
+    for x in [n, seed] {
+        x.shutdown().await;
+    }
 }

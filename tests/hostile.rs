@@ -96,6 +96,9 @@ async fn a_wrong_secret_closes_the_connection_with_a_logged_reason() {
     raw.send(format!("hmac_md6_64_256;{};json\n", "0".repeat(64)).as_bytes()).await.unwrap();
     assert!(raw.closed().await);
     logs.wait_for("intruder09: the peer's hmac_md6_64_256 token does not match").await;
+    // A node ID from a greeting that failed auth is not a known node (it
+    // would be passed on to every peer in Global's node table).
+    assert!(s.known_nodes().iter().all(|n| !n.as_str().starts_with("intruder")), "{:?}", s.known_nodes());
     still_serves(&s).await;
     s.shutdown().await;
 }
@@ -117,6 +120,9 @@ async fn a_missing_auth_line_closes_the_connection_with_a_logged_reason() {
     raw.sock.shutdown().await.unwrap();
     assert!(raw.closed().await);
     logs.wait_for("connection closed during the handshake").await;
+    for gone in ["skipper", "quitter"] {
+        assert!(!s.known_nodes().iter().any(|n| n.as_str() == gone), "{gone} is still known");
+    }
     still_serves(&s).await;
     s.shutdown().await;
 }

@@ -391,3 +391,49 @@ async fn p35_nodes_always_learn_their_seeds_groups() {
         hub.shutdown().await;
     }
 }
+
+/// Waits until `node` no longer lists `gone` among its known nodes.
+async fn until_forgotten(node: &Node, gone: &aemp::NodeId) {
+    within(async {
+        while node.known_nodes().contains(gone) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_nodes_that_left_are_forgotten_and_not_passed_to_later_nodes() {
+    aemp_tests::init_tracing();
+    let seed = public("fg-seed").await;
+    let mut private = cfg();
+    private.binds.clear();
+    private.seeds = vec![seed.listen_addrs()[0].clone()];
+    // Clients come and go, as `aemp nodes` runs do; each one also sends
+    // something and is monitored by the seed, as the original's tools are.
+    for i in 0..3 {
+        let client =
+            Node::builder().id(format!("fg-client-{i}")).net_config(private.clone()).build().await.unwrap();
+        within(client.wait_up(seed.id())).await;
+        within(seed.wait_up(client.id())).await;
+        let (col, mut rx) = collector(&client);
+        seed.snd(&col, msg!["hello"]);
+        assert_eq!(next(&mut rx).await, msg!["hello"]);
+        let id = client.id().clone();
+        let down = seed.dead(&client.id().node_port());
+        client.shutdown().await;
+        within(down).await;
+        until_forgotten(&seed, &id).await;
+    }
+    // A node joining later hears of none of them.
+    let mut c = cfg();
+    c.seeds = vec![seed.listen_addrs()[0].clone()];
+    let late = Node::builder().id("fg-late").net_config(c).build().await.unwrap();
+    within(late.wait_up(seed.id())).await;
+    within(seed.wait_up(late.id())).await;
+    let known = late.known_nodes();
+    assert!(known.iter().all(|n| !n.as_str().starts_with("fg-client")), "{known:?}");
+    for n in [late, seed] {
+        n.shutdown().await;
+    }
+}

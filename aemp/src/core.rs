@@ -13,7 +13,7 @@
 //! run queue without taking any lock.
 
 use std::any::Any;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -323,6 +323,8 @@ pub(crate) struct Core {
     pub(crate) dirty: Vec<Arc<crate::net::Peer>>,
     /// The port whose init function is running (its death is remembered).
     spawning: Option<Key>,
+    /// Which local ports each remote node monitors (dropped when it goes down).
+    remote_mons: HashMap<NodeId, HashSet<Key>>,
 }
 
 /// How many failed spawns are remembered for later `mon1` requests.
@@ -339,6 +341,7 @@ impl Core {
             spare: Vec::with_capacity(1024),
             dirty: Vec::new(),
             spawning: None,
+            remote_mons: HashMap::new(),
         }
     }
 
@@ -638,9 +641,20 @@ impl Core {
             .entry_mut(key)
             .and_then(|e| e.links.as_ref())
             .is_some_and(|l| l.monitors.iter().any(|(_, a)| matches!(a, Action::Remote(n) if n == node)));
+        if !held && self.entry_mut(key).is_some() {
+            self.remote_mons.entry(node.clone()).or_default().insert(key.clone());
+        }
         if !held {
             let id = self.shared.next_mon();
             self.mon_local(key, id, Action::Remote(node.clone()));
+        }
+    }
+
+    /// Forgets the monitors a node that went down held on local ports: its
+    /// side fired them with `transport_error` when the link was lost.
+    pub(crate) fn drop_remote_monitors(&mut self, node: &NodeId) {
+        for key in self.remote_mons.remove(node).unwrap_or_default() {
+            self.unmon_remote(&key, node);
         }
     }
 
@@ -648,6 +662,16 @@ impl Core {
     pub(crate) fn unmon_remote(&mut self, key: &Key, node: &NodeId) {
         if let Some(links) = self.entry_mut(key).and_then(|e| e.links.as_mut()) {
             links.monitors.retain(|(_, a)| !matches!(a, Action::Remote(n) if n == node));
+        }
+        self.forget_remote_mon(key, node);
+    }
+
+    fn forget_remote_mon(&mut self, key: &Key, node: &NodeId) {
+        if let Some(keys) = self.remote_mons.get_mut(node) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.remote_mons.remove(node);
+            }
         }
     }
 
@@ -722,10 +746,12 @@ impl Core {
             }
             Action::Keep(v) => drop(v),
             Action::Remote(node) => {
+                let key = self.shared.key_of(name);
+                self.forget_remote_mon(&key, &node);
                 let mut m = Msg::from_array([Value::from(""), Value::from("kil"), Value::from(name)]);
                 m.0.extend(reason.0);
                 if let Some(net) = self.shared.net() {
-                    net.send_raw(&node, m);
+                    net.notify_if_up(&node, m);
                 }
             }
             Action::Notify(tx) => {

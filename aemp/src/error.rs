@@ -58,6 +58,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this is a peer refusing us for good: authentication or TLS
+    /// failed (a wrong secret or certificate, no method in common).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Error::Auth(_) | Error::Tls(_))
+    }
+
     /// An [`Error::Die`] with the given text: returning it from a callback
     /// kills the port with `("die", text)`.
     pub fn die(text: impl fmt::Display) -> Error {

@@ -69,13 +69,11 @@ pub(crate) fn start(net: &Arc<Net>, node: &Node) {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }
-                match net
-                    .clone()
-                    .dial_seed(&seed, |id| {
-                        net.global.st.lock().seed_nodes.insert(seed.clone(), id.clone());
-                    })
-                    .await
-                {
+                let mut named = None;
+                let found = |id: &NodeId| {
+                    net.global.st.lock().seed_nodes.insert(seed.clone(), id.clone());
+                };
+                match net.clone().dial_seed(&seed, found, &mut named).await {
                     Ok(id) => {
                         known = Some(id);
                         delay = Duration::from_millis(200);
@@ -86,7 +84,20 @@ pub(crate) fn start(net: &Arc<Net>, node: &Node) {
                             tracing::info!(seed = %seed, "seed is this node itself: dropped");
                             return;
                         }
-                        tracing::debug!(seed = %seed, "seed connection failed: {text}");
+                        // The seed may have reached us first: then the
+                        // greeting named it, and its link is up already.
+                        match named {
+                            Some(id) if net.is_up(&id) => {
+                                tracing::info!(seed = %seed, node = %id, "seed is already connected");
+                                net.global.st.lock().seed_nodes.insert(seed.clone(), id.clone());
+                                known = Some(id);
+                                continue;
+                            }
+                            _ if e.is_refusal() => {
+                                tracing::warn!(seed = %seed, "seed connection refused: {text}")
+                            }
+                            _ => tracing::debug!(seed = %seed, "seed connection failed: {text}"),
+                        }
                     }
                 }
                 tokio::time::sleep(delay).await;

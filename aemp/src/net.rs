@@ -372,6 +372,17 @@ impl Net {
         self.enqueue(&peer, msg);
     }
 
+    /// Sends a notification (a `kil` for a remote monitor) if the node's link
+    /// is up. When it is down the node's side has already fired its
+    /// monitors with `transport_error`, so there is no one to tell; and a
+    /// node gone for good is not brought back into the tables by it.
+    pub(crate) fn notify_if_up(self: &Arc<Net>, node: &NodeId, msg: Msg) {
+        match self.existing_peer(node) {
+            Some(peer) if peer.st.lock().up.is_some() => self.enqueue(&peer, msg),
+            _ => tracing::debug!(%node, "notification for a node that is down dropped"),
+        }
+    }
+
     /// Sends `payload` to port `dest` of `peer` (`snd` of a remote port).
     fn enqueue_to(self: &Arc<Net>, peer: &Arc<Peer>, dest: &str, payload: Msg) {
         let st = peer.st.lock();
@@ -570,6 +581,10 @@ impl Net {
         let mons = std::mem::take(&mut st.monitors);
         drop(st);
         tracing::info!(node = %peer.id, "connection lost: {text}");
+        if let Some(shared) = self.shared() {
+            let id = peer.id.clone();
+            shared.call(move |core: &mut Core| core.drop_remote_monitors(&id));
+        }
         self.fire_monitors(peer, mons, Reason::transport_error(peer.id.as_str(), text));
         crate::global::node_down(self, &peer.id);
         self.forget_if_unreachable(peer);
@@ -688,7 +703,13 @@ impl Net {
                 match connect.await {
                     Ok(Ok(sock)) => {
                         if let Err(e) = self.clone().run_connection(sock, true).await {
-                            tracing::debug!(node = %peer.id, addr = %a, "connection ended: {e}");
+                            if e.is_refusal() {
+                                // Worth seeing without debug logging: a wrong
+                                // secret or certificate never heals by itself.
+                                tracing::warn!(node = %peer.id, addr = %a, "connection refused: {e}");
+                            } else {
+                                tracing::debug!(node = %peer.id, addr = %a, "connection ended: {e}");
+                            }
                         }
                     }
                     Ok(Err(e)) => tracing::debug!(node = %peer.id, addr = %a, "connect failed: {e}"),
@@ -709,19 +730,29 @@ impl Net {
 
     /// Dials an address whose node is not known yet (a seed); returns the
     /// node's ID once the connection has ended.
-    pub(crate) async fn dial_seed(self: Arc<Net>, addr: &str, found: impl FnOnce(&NodeId)) -> Result<NodeId> {
+    ///
+    /// When the handshake fails, `named` receives the node ID the peer's
+    /// greeting gave, if it got that far (a seed that is already connected
+    /// to us is refused as a duplicate, and is known by that ID).
+    pub(crate) async fn dial_seed(
+        self: Arc<Net>,
+        addr: &str,
+        found: impl FnOnce(&NodeId),
+        named: &mut Option<NodeId>,
+    ) -> Result<NodeId> {
         let sock = tokio::time::timeout(secs(self.cfg.network_latency.max(1.0)), connect_addr(addr))
             .await
             .map_err(|_| Error::Timeout(format!("connect to {addr}")))??;
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         // We dialled this connection, though we learn the node's ID only
         // from its greeting.
-        let conn = self.run_connection_reporting(sock, true, Some(tx));
+        let (tx_named, rx_named) = tokio::sync::oneshot::channel();
+        let conn = self.run_connection_reporting(sock, true, Some((tx, tx_named)));
         tokio::pin!(conn);
         // Report the node as soon as the handshake names it, then run the
         // connection to its end.
         let r = tokio::select! {
-            r = &mut conn => { r?; rx.try_recv().map_err(|_| Error::Protocol("no peer".into()))? }
+            r = &mut conn => r,
             id = &mut rx => {
                 let id = id.map_err(|_| Error::Protocol("no peer".into()))?;
                 found(&id);
@@ -729,8 +760,13 @@ impl Net {
                 return Ok(id);
             }
         };
-        found(&r);
-        Ok(r)
+        if let Err(e) = r {
+            *named = rx_named.await.ok();
+            return Err(e);
+        }
+        let id = rx.try_recv().map_err(|_| Error::Protocol("no peer".into()))?;
+        found(&id);
+        Ok(id)
     }
 
     /// Runs one connection to its end: handshake, then the data phase
@@ -743,7 +779,7 @@ impl Net {
         self: Arc<Net>,
         sock: TcpStream,
         we_dialed: bool,
-        report: Option<tokio::sync::oneshot::Sender<NodeId>>,
+        report: Option<(tokio::sync::oneshot::Sender<NodeId>, tokio::sync::oneshot::Sender<NodeId>)>,
     ) -> Result<()> {
         // Accepted connections hold their slot already (see accept_loop).
         let _slot = we_dialed.then(|| ConnSlot::take(&self));
@@ -761,16 +797,23 @@ impl Net {
             Ok(x) => x,
             Err(e) => {
                 // Let another connection (or a later dial) take the link.
+                if let (Some((_, named)), Some(p)) = (report, &claimed) {
+                    let _ = named.send(p.id.clone());
+                }
                 if let Some(p) = claimed {
                     let mut st = p.st.lock();
                     if st.claim.as_ref().map(|c| c.0) == Some(conn) {
                         st.claim = None;
                     }
+                    drop(st);
+                    // A node ID heard only in a greeting that never
+                    // authenticated is not a known node.
+                    self.forget_if_unreachable(&p);
                 }
                 return Err(e);
             }
         };
-        if let Some(r) = report {
+        if let Some((r, _)) = report {
             let _ = r.send(peer.id.clone());
         }
         self.data_phase(hs, peer, conn).await
@@ -817,8 +860,8 @@ impl Net {
         }
         let peer = self.peer(&peer_id);
         let dialer = if we_dialed { self.me.clone() } else { peer_id.clone() };
-        self.claim(&peer, conn, &dialer, &peer_g)?;
         *claimed = Some(peer.clone());
+        self.claim(&peer, conn, &dialer, &peer_g)?;
         let tls_on = greeting::tls_on(have_cert, &peer_g);
         if tls_on {
             let tls = self.tls.as_ref().ok_or_else(|| Error::Tls("no certificate".into()))?;

@@ -157,6 +157,9 @@ impl fmt::Display for Value {
             Value::Float(x) => {
                 if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e16 {
                     write!(f, "{x:.1}")
+                } else if x.is_finite() && x.abs() >= 1e16 {
+                    // With an exponent, so it still reads as a float.
+                    write!(f, "{x:e}")
                 } else {
                     write!(f, "{x}")
                 }
@@ -575,4 +578,34 @@ macro_rules! msg {
     ($($v:expr),+ $(,)?) => {
         $crate::Msg::from_array([$($crate::Value::from($v)),+])
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_as_floats_at_every_magnitude() {
+        assert_eq!(Value::Float(2.0).to_string(), "2.0");
+        assert_eq!(Value::Float(0.25).to_string(), "0.25");
+        assert_eq!(Value::Float(1.18059162071741e21).to_string(), "1.18059162071741e21");
+        assert_eq!(Value::Float(-3e300).to_string(), "-3e300");
+        // And each of those reads back as the same float.
+        for x in [2.0, 0.25, 1.18059162071741e21, -3e300] {
+            let back: serde_json::Value = serde_json::from_str(&Value::Float(x).to_string()).unwrap();
+            assert_eq!(back.as_f64(), Some(x));
+            assert!(back.is_f64());
+        }
+    }
+
+    #[test]
+    fn short_messages_are_inline_and_long_ones_keep_their_values() {
+        let m = crate::msg!["a", 1, 2.5];
+        assert!(!m.0.spilled());
+        let long = crate::msg!["a", 1, 2, 3, 4];
+        assert!(long.0.spilled());
+        assert_eq!(long.len(), 5);
+        assert_eq!(Msg::from(long.clone().into_vec()), long);
+        assert_eq!(long.into_iter().next_back(), Some(Value::Int(4)));
+    }
 }

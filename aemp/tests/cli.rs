@@ -152,6 +152,35 @@ async fn rpc_snd_and_mon_against_a_live_node() {
 
     let out = run(args(&["--timeout", "1", "rpc", "cli-target#", "bogus"])).await.unwrap();
     assert!(!out.status.success(), "an unanswered request fails");
+
+    // A wrong secret says so, not just that no reply came.
+    let wrong: Vec<String> = [
+        "--seed",
+        addr.as_str(),
+        "--secret",
+        "not-the-secret",
+        "--timeout",
+        "2",
+        "rpc",
+        "cli-target#echo",
+        "ping",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let out = run(wrong).await.unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("token does not match"), "{err}");
+
+    // Negative numbers are message arguments, not options.
+    let out = run(args(&["snd", "cli-target#echo", "neg", "-9", "-1.5"])).await.unwrap();
+    ok(&out);
+    let mut got = rx.recv().await.unwrap();
+    while got.tag() != Some("neg") {
+        got = rx.recv().await.unwrap();
+    }
+    assert_eq!(got, msg!["neg", -9, -1.5]);
     node.shutdown().await;
 }
 

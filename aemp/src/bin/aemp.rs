@@ -38,12 +38,20 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Send a message: `aemp snd PORT ARGS...` (arguments are JSON literals where they parse, else strings).
-    Snd { port: String, args: Vec<String> },
+    Snd {
+        port: String,
+        #[arg(allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Send a message with a reply port appended and print the reply.
-    Rpc { port: String, args: Vec<String> },
+    Rpc {
+        port: String,
+        #[arg(allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Monitor a port: wait until it dies and print the reason.
     Mon { port: String },
-    /// Ask a node for its ID and time, and print the round trip.
+    /// Ask a node's node port for its ID (`info`) and print the round trip.
     Ping { node: String },
     /// List the known and connected nodes of a running node (default: the first seed's).
     Nodes { node: Option<String> },
