@@ -437,3 +437,24 @@ async fn private_nodes_that_left_are_forgotten_and_not_passed_to_later_nodes() {
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_brings_a_link_up_or_says_it_could_not() {
+    let a = public("cn-a").await;
+    let b = public("cn-b").await;
+    a.add_node_addr(b.id(), b.listen_addrs()[0].clone());
+    assert!(!a.up_nodes().contains(b.id()));
+    a.connect(b.id(), Duration::from_secs(5)).await.unwrap();
+    assert!(a.up_nodes().contains(b.id()));
+    within(b.wait_up(a.id())).await;
+    // Connecting again, or to itself, is immediate.
+    a.connect(b.id(), Duration::from_secs(5)).await.unwrap();
+    a.connect(a.id(), Duration::from_secs(5)).await.unwrap();
+    // A node with no known address times out with an error naming it.
+    let nowhere = aemp::NodeId::new("cn-nowhere").unwrap();
+    let e = a.connect(&nowhere, Duration::from_millis(200)).await.unwrap_err();
+    assert!(e.to_string().contains("cn-nowhere"), "{e}");
+    for n in [a, b] {
+        n.shutdown().await;
+    }
+}

@@ -438,6 +438,31 @@ impl Node {
         }
     }
 
+    /// Connects to `node` if there is no live link yet, and waits until
+    /// there is one (as Erlang's `net_kernel:connect_node`). Messages and
+    /// monitors connect by themselves; this is for code that wants the link
+    /// up before it starts, or wants to know the node is reachable.
+    ///
+    /// # Errors
+    /// [`Error::Timeout`](crate::Error::Timeout) when no link comes up
+    /// within `timeout` (no known address, refused, wrong secret: the log
+    /// says which).
+    pub async fn connect(&self, node: &NodeId, timeout: std::time::Duration) -> crate::Result<()> {
+        let Some(net) = self.shared().net().cloned() else {
+            return Err(crate::Error::Config("this node was built without networking".into()));
+        };
+        if *node == *self.id() || net.is_up(node) {
+            return Ok(());
+        }
+        let up = self.wait_up(node);
+        // An empty message is a keepalive: it makes the node dial, and the
+        // peer ignores it.
+        net.send_raw(node, Msg::new());
+        tokio::time::timeout(timeout, up)
+            .await
+            .map_err(|_| crate::Error::Timeout(format!("no connection to {node}")))
+    }
+
     /// The nodes found at this node's seed addresses so far, in the order
     /// of the addresses.
     pub fn seed_nodes(&self) -> Vec<NodeId> {

@@ -657,10 +657,13 @@ impl Net {
                 continue;
             };
             let net = self.clone();
+            // Greet at once, before the connection's task starts: the peer
+            // waits for our lines before it can authenticate.
+            let greeted = self.greet_now(&sock);
             if let Some(shared) = self.shared() {
                 crate::node::spawn_tracked(&shared, async move {
                     let _slot = slot;
-                    if let Err(e) = net.clone().run_connection(sock, false).await {
+                    if let Err(e) = net.clone().run_connection(sock, false, greeted).await {
                         tracing::warn!(%addr, "incoming connection closed: {e}");
                     }
                 });
@@ -702,7 +705,8 @@ impl Net {
                     tokio::time::timeout(secs(self.cfg.network_latency.max(1.0)), connect_addr(a.as_str()));
                 match connect.await {
                     Ok(Ok(sock)) => {
-                        if let Err(e) = self.clone().run_connection(sock, true).await {
+                        let greeted = self.greet_now(&sock);
+                        if let Err(e) = self.clone().run_connection(sock, true, greeted).await {
                             if e.is_refusal() {
                                 // Worth seeing without debug logging: a wrong
                                 // secret or certificate never heals by itself.
@@ -747,7 +751,8 @@ impl Net {
         // We dialled this connection, though we learn the node's ID only
         // from its greeting.
         let (tx_named, rx_named) = tokio::sync::oneshot::channel();
-        let conn = self.run_connection_reporting(sock, true, Some((tx, tx_named)));
+        let greeted = self.greet_now(&sock);
+        let conn = self.run_connection_reporting(sock, true, greeted, Some((tx, tx_named)));
         tokio::pin!(conn);
         // Report the node as soon as the handshake names it, then run the
         // connection to its end.
@@ -771,23 +776,30 @@ impl Net {
 
     /// Runs one connection to its end: handshake, then the data phase
     /// (returns when the connection is closed).
-    async fn run_connection(self: Arc<Net>, sock: TcpStream, we_dialed: bool) -> Result<()> {
-        self.run_connection_reporting(sock, we_dialed, None).await
+    async fn run_connection(
+        self: Arc<Net>,
+        sock: TcpStream,
+        we_dialed: bool,
+        greeted: Greeted,
+    ) -> Result<()> {
+        self.run_connection_reporting(sock, we_dialed, greeted, None).await
     }
 
     async fn run_connection_reporting(
         self: Arc<Net>,
         sock: TcpStream,
         we_dialed: bool,
+        greeted: Greeted,
         report: Option<(tokio::sync::oneshot::Sender<NodeId>, tokio::sync::oneshot::Sender<NodeId>)>,
     ) -> Result<()> {
         // Accepted connections hold their slot already (see accept_loop).
         let _slot = we_dialed.then(|| ConnSlot::take(&self));
-        let _ = sock.set_nodelay(true);
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let deadline = Instant::now() + secs(self.cfg.handshake_timeout);
         let mut claimed = None;
-        let hs = tokio::time::timeout_at(deadline, self.handshake(sock, conn, we_dialed, &mut claimed)).await;
+        let hs =
+            tokio::time::timeout_at(deadline, self.handshake(sock, greeted, conn, we_dialed, &mut claimed))
+                .await;
         let failure = match hs {
             Ok(Ok(x)) => Ok(x),
             Ok(Err(e)) => Err(e),
@@ -819,31 +831,45 @@ impl Net {
         self.data_phase(hs, peer, conn).await
     }
 
-    async fn handshake(
-        self: &Arc<Net>,
-        sock: TcpStream,
-        conn: u64,
-        we_dialed: bool,
-        claimed: &mut Option<Arc<Peer>>,
-    ) -> Result<(Handshaken, Arc<Peer>)> {
+    /// Our two greeting lines for a new connection, written at once when
+    /// the socket takes them whole (a new socket's send buffer is empty, so
+    /// it does): the peer needs them before it can authenticate, so they go
+    /// out before the connection's task is even scheduled.
+    fn greet_now(&self, sock: &TcpStream) -> Greeted {
+        let _ = sock.set_nodelay(true);
         let peeraddr = sock.peer_addr().ok().map(|a: SocketAddr| a.to_string());
-        let have_cert = self.tls.is_some();
-        let ours = greeting::our_greeting(
+        let mut ours = greeting::our_greeting(
             self.me.as_str(),
             self.cfg.allow_cleartext,
             self.cfg.allow_tls_anon,
-            have_cert,
+            self.tls.is_some(),
             self.cfg.advertised_timeout(),
             peeraddr.as_deref(),
             &self.incarnation,
             greeting::PROVIDER,
         );
-        let mut ours = ours;
         ours.framings = self.cfg.framings.clone();
         let l1 = ours.to_line();
         let l2 = greeting::new_nonce();
+        let bytes = format!("{l1}\n{l2}\n");
+        let written = sock.try_write(bytes.as_bytes()).unwrap_or(0);
+        Greeted { l1, l2, unsent: bytes.into_bytes().split_off(written) }
+    }
+
+    async fn handshake(
+        self: &Arc<Net>,
+        sock: TcpStream,
+        greeted: Greeted,
+        conn: u64,
+        we_dialed: bool,
+        claimed: &mut Option<Arc<Peer>>,
+    ) -> Result<(Handshaken, Arc<Peer>)> {
+        let have_cert = self.tls.is_some();
+        let Greeted { l1, l2, unsent } = greeted;
         let mut stream = Link::Plain(sock);
-        stream.write_all(format!("{l1}\n{l2}\n").as_bytes()).await?;
+        if !unsent.is_empty() {
+            stream.write_all(&unsent).await?;
+        }
         let mut lines = Lines::new(self.cfg.max_line);
         tracing::trace!(conn, "greeting sent");
         let r1 = lines.next(&mut stream).await?;
@@ -1236,6 +1262,14 @@ async fn connect_addr(addr: &str) -> std::io::Result<TcpStream> {
         Ok(a) => TcpStream::connect(a).await,
         Err(_) => TcpStream::connect(addr).await,
     }
+}
+
+/// Our greeting lines on a new connection, and what of them the socket
+/// did not take at once.
+struct Greeted {
+    l1: String,
+    l2: String,
+    unsent: Vec<u8>,
 }
 
 /// A message from a peer: `[portname, payload...]`.
