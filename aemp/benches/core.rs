@@ -41,9 +41,18 @@ unsafe impl std::alloc::GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-const SENDS: u64 = 4_000_000;
-const ROUND_TRIPS: u64 = 200_000;
-const PORTS: u64 = 1_000_000;
+#[path = "support/mode.rs"]
+mod mode;
+
+fn sends() -> u64 {
+    mode::count(4_000_000, 20_000)
+}
+fn round_trips() -> u64 {
+    mode::count(200_000, 2_000)
+}
+fn ports() -> u64 {
+    mode::count(1_000_000, 10_000)
+}
 const EMPTY: bool = false;
 
 fn count(m: &Msg, seen: &AtomicU64) -> u64 {
@@ -53,46 +62,48 @@ fn count(m: &Msg, seen: &AtomicU64) -> u64 {
 
 /// Messages per second from one sender thread to a port's callback.
 async fn snd_throughput(node: &Node) -> f64 {
+    let total = sends();
     let seen = Arc::new(AtomicU64::new(0));
     let (tx, rx) = tokio::sync::oneshot::channel();
     let mut tx = Some(tx);
     let s = seen.clone();
     let port = node.port_with(move |_, m| {
-        if count(&m, &s) == SENDS {
+        if count(&m, &s) == total {
             let _ = tx.take().map(|t| t.send(()));
         }
     });
     let node2 = node.clone();
     let t0 = Instant::now();
     std::thread::spawn(move || {
-        for i in 0..SENDS {
+        for i in 0..total {
             node2.snd(&port, if EMPTY { Msg::new() } else { msg![i] });
         }
     });
     rx.await.unwrap();
-    SENDS as f64 / t0.elapsed().as_secs_f64()
+    total as f64 / t0.elapsed().as_secs_f64()
 }
 
 /// The same with a tokio unbounded channel and a receiving task.
 async fn mpsc_throughput() -> f64 {
+    let total = sends();
     let seen = Arc::new(AtomicU64::new(0));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Msg>();
     let s = seen.clone();
     let t0 = Instant::now();
     let consumer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
-            if count(&m, &s) == SENDS {
+            if count(&m, &s) == total {
                 break;
             }
         }
     });
     std::thread::spawn(move || {
-        for i in 0..SENDS {
+        for i in 0..total {
             let _ = tx.send(if EMPTY { Msg::new() } else { msg![i] });
         }
     });
     consumer.await.unwrap();
-    SENDS as f64 / t0.elapsed().as_secs_f64()
+    total as f64 / t0.elapsed().as_secs_f64()
 }
 
 /// Mean round trip between two ports of one node.
@@ -107,7 +118,7 @@ async fn ping_pong(node: &Node) -> Duration {
     let p2 = ponger.clone();
     let pinger = node.port_with(move |ctx, m| -> aemp::Result<()> {
         let i: u64 = m.get(0)?;
-        if i == ROUND_TRIPS {
+        if i == round_trips() {
             let _ = tx.take().map(|t| t.send(()));
         } else {
             let me = ctx.self_id();
@@ -118,7 +129,7 @@ async fn ping_pong(node: &Node) -> Duration {
     let t0 = Instant::now();
     node.snd(&ponger, msg![&pinger, 0]);
     rx.await.unwrap();
-    t0.elapsed() / ROUND_TRIPS as u32
+    t0.elapsed() / round_trips() as u32
 }
 
 /// The same between two tasks over two tokio unbounded channels.
@@ -136,12 +147,12 @@ async fn mpsc_ping_pong() -> Duration {
     to_b.send(msg!["a", 0]).unwrap();
     while let Some(m) = a_rx.recv().await {
         let i: u64 = m.get(0).unwrap();
-        if i == ROUND_TRIPS {
+        if i == round_trips() {
             break;
         }
         to_b.send(msg!["a", i + 1]).unwrap();
     }
-    let d = t0.elapsed() / ROUND_TRIPS as u32;
+    let d = t0.elapsed() / round_trips() as u32;
     drop(to_b);
     b.await.unwrap();
     d
@@ -154,19 +165,19 @@ async fn port_creation(node: &Node) -> (f64, f64) {
     COUNTING.store(true, Ordering::SeqCst);
     let t0 = Instant::now();
     let mut keep = 0usize;
-    for _ in 0..PORTS {
+    for _ in 0..ports() {
         let p = node.port();
         keep += p.as_str().len();
     }
     // The ports exist once the dispatcher has processed the requests.
     let n = node.port_count().await;
-    let rate = PORTS as f64 / t0.elapsed().as_secs_f64();
-    assert!(n as u64 >= PORTS);
+    let rate = ports() as f64 / t0.elapsed().as_secs_f64();
+    assert!(n as u64 >= ports());
     std::hint::black_box(keep);
     // Let the dispatcher give back its queue memory, then read the count.
     node.port_count().await;
     COUNTING.store(false, Ordering::SeqCst);
-    (rate, LIVE.load(Ordering::SeqCst) as f64 / PORTS as f64)
+    (rate, LIVE.load(Ordering::SeqCst) as f64 / ports() as f64)
 }
 
 type BaselineCallback = Box<dyn FnMut(Msg) + Send>;
@@ -184,14 +195,14 @@ fn baseline_creation() -> f64 {
         t.len()
     });
     let mut keep = 0usize;
-    for i in 0..PORTS {
+    for i in 0..ports() {
         keep += format!("bench#prefix.{i}").len();
         tx.send(i).unwrap();
     }
     drop(tx);
-    assert_eq!(table.join().unwrap() as u64, PORTS);
+    assert_eq!(table.join().unwrap() as u64, ports());
     std::hint::black_box(keep);
-    PORTS as f64 / t0.elapsed().as_secs_f64()
+    ports() as f64 / t0.elapsed().as_secs_f64()
 }
 
 fn line(what: &str, ours: String, base: String, ratio: f64, target: &str) {
@@ -206,6 +217,7 @@ fn wanted(what: &str) -> bool {
 }
 
 fn main() {
+    mode::banner();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     rt.block_on(async {
         // Ports first, on a fresh node, so that the resident-memory reading is

@@ -11,7 +11,12 @@ use std::time::Instant;
 
 use aemp::{msg, AempMessage, Error, Message, Msg, PortId};
 
-const MESSAGES: u32 = 1_000_000;
+#[path = "support/mode.rs"]
+mod mode;
+
+fn messages() -> u32 {
+    mode::count(1_000_000, 10_000)
+}
 const RUNS: usize = 5;
 
 #[derive(AempMessage, Debug, Clone, PartialEq)]
@@ -49,15 +54,15 @@ fn hand_decode(m: &Msg) -> aemp::Result<Chat> {
 }
 
 /// ns per call of `derived` and of `hand`: the best of [`RUNS`] runs of
-/// [`MESSAGES`] calls each, the two alternating so that drift (frequency,
+/// [`messages`] calls each, the two alternating so that drift (frequency,
 /// cache) hits both alike.
 fn compare(mut derived: impl FnMut(), mut hand: impl FnMut()) -> (f64, f64) {
     let time = |f: &mut dyn FnMut()| {
         let t0 = Instant::now();
-        for _ in 0..MESSAGES {
+        for _ in 0..messages() {
             f();
         }
-        t0.elapsed().as_nanos() as f64 / f64::from(MESSAGES)
+        t0.elapsed().as_nanos() as f64 / f64::from(messages())
     };
     let (mut best_d, mut best_h) = (f64::INFINITY, f64::INFINITY);
     for _ in 0..RUNS {
@@ -75,6 +80,7 @@ fn line(what: &str, derived: f64, hand: f64, hand_name: &str) {
 }
 
 fn main() {
+    mode::banner();
     let cases = [
         (
             "join (port ID + string)",
@@ -86,7 +92,7 @@ fn main() {
         ),
         ("leave (tag only)", Chat::Leave),
     ];
-    println!("derived messages vs hand-written, ns/message, best of {RUNS} x {MESSAGES}");
+    println!("derived messages vs hand-written, ns/message, best of {RUNS} x {}", messages());
     for (name, value) in &cases {
         assert_eq!(value.to_msg().unwrap(), hand_encode(value));
         let (derived, hand) = compare(

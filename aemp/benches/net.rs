@@ -17,9 +17,18 @@ use aemp::{msg, NetConfig, Node, NodeId, PortId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 
-const ROUND_TRIPS: u32 = 20_000;
-const ONE_WAY: u64 = 1_000_000;
-const SETUPS: u32 = 200;
+#[path = "support/mode.rs"]
+mod mode;
+
+fn round_trips() -> u32 {
+    mode::count(20_000, 200)
+}
+fn one_way() -> u64 {
+    mode::count(1_000_000, 10_000)
+}
+fn setups() -> u32 {
+    mode::count(200, 5)
+}
 const SECRET: &str = "bench-secret";
 
 fn cfg(binds: bool, framing: &str, tls: Option<&str>) -> NetConfig {
@@ -75,7 +84,7 @@ async fn raw_server(l: TcpListener) {
                     _ => {
                         // Count; answer once the expected number arrived.
                         count += 1;
-                        if count == ONE_WAY {
+                        if count == one_way() {
                             count = 0;
                             if s.get_mut().write_all(&[2]).await.is_err() {
                                 return;
@@ -104,7 +113,7 @@ async fn server(pem: String) {
         .unwrap();
         let seen = Arc::new(AtomicU64::new(0));
         n.named_port("sink", move |ctx, m| -> aemp::Result<()> {
-            if seen.fetch_add(1, Ordering::Relaxed) + 1 == ONE_WAY {
+            if seen.fetch_add(1, Ordering::Relaxed) + 1 == one_way() {
                 seen.store(0, Ordering::Relaxed);
                 ctx.snd(&m.port(0)?, msg!["done"]);
             }
@@ -133,7 +142,7 @@ async fn aemp_rtt(node: &Node, echo: &PortId) -> Duration {
     let echo2 = echo.clone();
     let pinger = node.port_with(move |ctx, m| -> aemp::Result<()> {
         let i: u32 = m.get(0)?;
-        if i == ROUND_TRIPS {
+        if i == round_trips() {
             let _ = tx.take().map(|t| t.send(Instant::now()));
         } else {
             let me = ctx.self_id();
@@ -151,7 +160,7 @@ async fn aemp_rtt(node: &Node, echo: &PortId) -> Duration {
     let t0 = Instant::now();
     node.snd(echo, msg![&pinger, 1]);
     let t1 = rx.await.unwrap();
-    (t1 - t0) / ROUND_TRIPS
+    (t1 - t0) / round_trips()
 }
 
 /// The frame a raw round trip carries: the size of aemp's msgpack frame.
@@ -170,11 +179,11 @@ async fn raw_rtt(addr: &str) -> Duration {
     s.write_all(&frame).await.unwrap();
     s.read_exact(&mut back).await.unwrap();
     let t0 = Instant::now();
-    for _ in 0..ROUND_TRIPS {
+    for _ in 0..round_trips() {
         s.write_all(&frame).await.unwrap();
         s.read_exact(&mut back).await.unwrap();
     }
-    t0.elapsed() / ROUND_TRIPS
+    t0.elapsed() / round_trips()
 }
 
 async fn aemp_one_way(node: &Node, sink: &PortId) -> f64 {
@@ -184,11 +193,11 @@ async fn aemp_one_way(node: &Node, sink: &PortId) -> f64 {
         let _ = tx.take().map(|t| t.send(()));
     });
     let t0 = Instant::now();
-    for _ in 0..ONE_WAY {
+    for _ in 0..one_way() {
         node.snd(sink, msg![&me, 1]);
     }
     rx.await.unwrap();
-    ONE_WAY as f64 / t0.elapsed().as_secs_f64()
+    one_way() as f64 / t0.elapsed().as_secs_f64()
 }
 
 async fn raw_one_way(addr: &str) -> f64 {
@@ -198,13 +207,13 @@ async fn raw_one_way(addr: &str) -> f64 {
     let mut w = BufWriter::with_capacity(64 * 1024, wr);
     let frame = raw_frame(b'O', 40);
     let t0 = Instant::now();
-    for _ in 0..ONE_WAY {
+    for _ in 0..one_way() {
         w.write_all(&frame).await.unwrap();
     }
     w.flush().await.unwrap();
     let mut done = [0u8; 1];
     rd.read_exact(&mut done).await.unwrap();
-    ONE_WAY as f64 / t0.elapsed().as_secs_f64()
+    one_way() as f64 / t0.elapsed().as_secs_f64()
 }
 
 /// Mean time from a fresh node's first use of a server until the link is
@@ -213,7 +222,7 @@ async fn raw_one_way(addr: &str) -> f64 {
 async fn aemp_setup(addr: &str, server: &str, tls: Option<&str>, first_request: bool) -> Duration {
     let id = NodeId::new(server).unwrap();
     let mut total = Duration::ZERO;
-    for _ in 0..SETUPS {
+    for _ in 0..setups() {
         let node = Node::builder().net_config(cfg(false, "msgpack", tls)).build().await.unwrap();
         node.add_node_addr(&id, addr);
         let t0 = Instant::now();
@@ -225,12 +234,12 @@ async fn aemp_setup(addr: &str, server: &str, tls: Option<&str>, first_request: 
         total += t0.elapsed();
         node.shutdown().await;
     }
-    total / SETUPS
+    total / setups()
 }
 
 async fn raw_setup(addr: &str) -> Duration {
     let mut total = Duration::ZERO;
-    for _ in 0..SETUPS {
+    for _ in 0..setups() {
         let t0 = Instant::now();
         let mut s = TcpStream::connect(addr.parse::<std::net::SocketAddr>().unwrap()).await.unwrap();
         s.set_nodelay(true).unwrap();
@@ -239,7 +248,7 @@ async fn raw_setup(addr: &str) -> Duration {
         s.read_exact(&mut b).await.unwrap();
         total += t0.elapsed();
     }
-    total / SETUPS
+    total / setups()
 }
 
 fn cpus() -> String {
@@ -261,6 +270,7 @@ async fn client() {
     let pem = aemp::generate_cert_pem("AnyEvent::MP").unwrap();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env("AEMP_BENCH_ROLE", "server")
+        .env("AEMP_BENCH_FULL", mode::env_value())
         .env("AEMP_BENCH_PEM", &pem)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -346,6 +356,21 @@ fn main() {
         let pem = std::env::var("AEMP_BENCH_PEM").unwrap_or_default();
         rt.block_on(server(pem));
     } else {
+        mode::banner();
         rt.block_on(client());
+        // The book shows a second run with both processes on one CPU; the
+        // smoke run (under `cargo test`) makes it too, where taskset exists.
+        if !mode::full() && std::env::var_os("AEMP_BENCH_PINNED").is_none() {
+            pinned_smoke_run();
+        }
+    }
+}
+
+/// Runs this benchmark again under `taskset -c 0`, when there is a taskset.
+fn pinned_smoke_run() {
+    let exe = std::env::current_exe().unwrap();
+    match Command::new("taskset").arg("-c").arg("0").arg(exe).env("AEMP_BENCH_PINNED", "1").status() {
+        Ok(status) => assert!(status.success(), "the run under taskset failed: {status}"),
+        Err(e) => println!("taskset not available ({e}): the run on one CPU is skipped"),
     }
 }
