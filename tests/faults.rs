@@ -497,3 +497,27 @@ async fn a_seed_that_connected_to_us_first_is_not_dialled_again_and_again() {
         x.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p07_a_node_re_establishes_its_seed_link_after_losing_it() {
+    let seed = node("p07-seed", cfg(true)).await;
+    // Masking: the node learns only the proxy's address for its seed.
+    let proxy = Proxy::start_masking(&seed.listen_addrs()[0]).await;
+    let mut c = cfg(false);
+    c.seeds = vec![proxy.addr()];
+    let n = node("p07-node", c).await;
+    for round in 0..3 {
+        within(n.wait_up(seed.id())).await;
+        // Cut every connection: the node is left with none, and dials its
+        // seed again by itself.
+        let down = n.dead(&seed.id().node_port());
+        assert!(proxy.cut() >= 1, "round {round}: the seed link went through the proxy");
+        let reason = within(down).await;
+        assert_eq!(reason.0[0], Value::from("transport_error"), "round {round}: {reason}");
+    }
+    within(n.wait_up(seed.id())).await;
+    assert!(proxy.accepted() >= 4);
+    for x in [n, seed] {
+        x.shutdown().await;
+    }
+}

@@ -458,3 +458,34 @@ async fn connect_brings_a_link_up_or_says_it_could_not() {
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p06_binds_make_listeners_and_private_nodes_reach_public_ones_but_not_each_other() {
+    let public_node = public("p06-public").await;
+    // The bind asked for port 0; the node reports where it really listens.
+    let addr = public_node.listen_addrs()[0].clone();
+    assert!(addr.starts_with("127.0.0.1:") && !addr.ends_with(":0"), "{addr}");
+    let mut private = cfg();
+    private.binds.clear();
+    private.seeds = vec![addr];
+    private.connect_timeout = 1.0;
+    let a = Node::builder().id("p06-private-a").net_config(private.clone()).build().await.unwrap();
+    let b = Node::builder().id("p06-private-b").net_config(private).build().await.unwrap();
+    assert!(a.listen_addrs().is_empty() && b.listen_addrs().is_empty());
+    within(a.wait_up(public_node.id())).await;
+    within(b.wait_up(public_node.id())).await;
+    // Both reach the public node...
+    let echo_port = echo(&public_node);
+    for n in [&a, &b] {
+        let (col, mut rx) = collector(n);
+        n.snd(&echo_port, msg![&col, "hi"]);
+        assert_eq!(next(&mut rx).await, msg!["hi"]);
+    }
+    // ...but one private node cannot reach the other: it has no address.
+    let target = b.id().node_port();
+    let reason = death(&a, &target).await;
+    assert_eq!(reason, Reason::transport_error(b.id().as_str(), "unable to connect"));
+    for n in [a, b, public_node] {
+        n.shutdown().await;
+    }
+}
