@@ -5,7 +5,8 @@
 //! `taskset -c 0 cargo bench -p aemp --bench net` (both on one CPU).
 //!
 //! The bench starts a copy of itself as the server process.
-//! `AEMP_BENCH_ONLY=setup` runs only the connection set-up figures.
+//! `AEMP_BENCH_ONLY=msgpack|json|setup` runs only one framing's figures,
+//! or only the connection set-up.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -282,10 +283,11 @@ async fn client() {
     let (plain, tls_addr, raw) = (&addrs[0], &addrs[1], &addrs[2]);
     println!("CPUs allowed: {} (server process inherits the same)", cpus());
     let server = NodeId::new("bench-server").unwrap();
-    let only_setup = std::env::var("AEMP_BENCH_ONLY").as_deref() == Ok("setup");
+    let only = std::env::var("AEMP_BENCH_ONLY").ok();
+    let wants = |what: &str| only.as_deref().is_none_or(|o| o == what);
     for framing in ["msgpack", "json"] {
-        if only_setup {
-            break;
+        if !wants(framing) {
+            continue;
         }
         let node = Node::builder().net_config(cfg(false, framing, None)).build().await.unwrap();
         node.add_node_addr(&server, plain.as_str());
@@ -313,38 +315,46 @@ async fn client() {
         );
         node.shutdown().await;
     }
-    // Set-up is measured from a task on the runtime's workers, as a
-    // service's code runs (the baseline too), not from the thread that
-    // blocks on the runtime: a task the dial spawns then starts on the
-    // caller's worker instead of waking a parked one.
-    let (raw_s, plain_s, tls_s, pem_s) = (raw.clone(), plain.clone(), tls_addr.clone(), pem.clone());
-    // Best of three alternating rounds of each, to damp the noise of a
-    // shared machine.
-    let (base, up, first, tls_up, tls_first) = tokio::spawn(async move {
-        let mut best = [Duration::MAX; 5];
-        for _ in 0..3 {
-            let round = [
-                raw_setup(&raw_s).await,
-                aemp_setup(&plain_s, "bench-server", None, false).await,
-                aemp_setup(&plain_s, "bench-server", None, true).await,
-                aemp_setup(&tls_s, "bench-tls", Some(&pem_s), false).await,
-                aemp_setup(&tls_s, "bench-tls", Some(&pem_s), true).await,
-            ];
-            for (b, r) in best.iter_mut().zip(round) {
-                *b = (*b).min(r);
+    if wants("setup") {
+        // Set-up is measured from a task on the runtime's workers, as a
+        // service's code runs (the baseline too), not from the thread that
+        // blocks on the runtime: a task the dial spawns then starts on the
+        // caller's worker instead of waking a parked one.
+        let (raw_s, plain_s, tls_s, pem_s) = (raw.clone(), plain.clone(), tls_addr.clone(), pem.clone());
+        // Best of three alternating rounds of each, to damp the noise of a
+        // shared machine.
+        let (base, up, first, tls_up, tls_first) = tokio::spawn(async move {
+            let mut best = [Duration::MAX; 5];
+            for _ in 0..3 {
+                let round = [
+                    raw_setup(&raw_s).await,
+                    aemp_setup(&plain_s, "bench-server", None, false).await,
+                    aemp_setup(&plain_s, "bench-server", None, true).await,
+                    aemp_setup(&tls_s, "bench-tls", Some(&pem_s), false).await,
+                    aemp_setup(&tls_s, "bench-tls", Some(&pem_s), true).await,
+                ];
+                for (b, r) in best.iter_mut().zip(round) {
+                    *b = (*b).min(r);
+                }
             }
+            (best[0], best[1], best[2], best[3], best[4])
+        })
+        .await
+        .unwrap();
+        for (what, ours, target) in [
+            ("connection set-up (link up)", up, "<= 2x"),
+            ("set-up + first request answered", first, "(reported)"),
+            ("connection set-up with TLS (link up)", tls_up, "(reported)"),
+            ("TLS set-up + first request answered", tls_first, "(reported)"),
+        ] {
+            line(
+                what,
+                format!("{ours:?}"),
+                format!("{base:?}"),
+                ours.as_secs_f64() / base.as_secs_f64(),
+                target,
+            );
         }
-        (best[0], best[1], best[2], best[3], best[4])
-    })
-    .await
-    .unwrap();
-    for (what, ours, target) in [
-        ("connection set-up (link up)", up, "<= 2x"),
-        ("set-up + first request answered", first, "(reported)"),
-        ("connection set-up with TLS (link up)", tls_up, "(reported)"),
-        ("TLS set-up + first request answered", tls_first, "(reported)"),
-    ] {
-        line(what, format!("{ours:?}"), format!("{base:?}"), ours.as_secs_f64() / base.as_secs_f64(), target);
     }
     drop(child.stdin.take());
     let _ = child.wait();
