@@ -14,7 +14,6 @@
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -104,26 +103,6 @@ pub(crate) enum Cmd {
     Create(u64, Handler),
     Call(Box<dyn FnOnce(&mut Core) + Send>),
 }
-
-/// A hasher for sequential `u64` keys (multiplicative, spreads the high bits).
-#[derive(Default)]
-pub(crate) struct SeqHasher(u64);
-
-impl Hasher for SeqHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type NumMap<V> = HashMap<u64, V, BuildHasherDefault<SeqHasher>>;
 
 /// State shared between the dispatcher and every handle of the node.
 pub(crate) struct Shared {
@@ -312,7 +291,7 @@ fn push_u64(s: &mut String, n: u64) {
 /// The dispatcher's state: the port tables and its run queue.
 pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
-    nums: NumMap<PortEntry>,
+    nums: crate::seqtable::SeqTable<PortEntry>,
     names: HashMap<Box<str>, PortEntry>,
     pub(crate) run: VecDeque<Cmd>,
     /// Spawns that failed recently, for `mon1` answers (SPEC C.4).
@@ -334,7 +313,7 @@ impl Core {
     pub(crate) fn new(shared: Arc<Shared>) -> Core {
         Core {
             shared,
-            nums: NumMap::default(),
+            nums: Default::default(),
             names: HashMap::new(),
             run: VecDeque::with_capacity(1024),
             failed_spawns: VecDeque::new(),
@@ -347,14 +326,14 @@ impl Core {
 
     fn entry_mut(&mut self, key: &Key) -> Option<&mut PortEntry> {
         match key {
-            Key::Num(n) => self.nums.get_mut(n),
+            Key::Num(n) => self.nums.get_mut(*n),
             Key::Name(s) => self.names.get_mut(s),
         }
     }
 
     fn remove(&mut self, key: &Key) -> Option<PortEntry> {
         match key {
-            Key::Num(n) => self.nums.remove(n),
+            Key::Num(n) => self.nums.remove(*n),
             Key::Name(s) => self.names.remove(s),
         }
     }
@@ -362,7 +341,7 @@ impl Core {
     /// Whether a local port exists.
     pub(crate) fn exists(&self, key: &Key) -> bool {
         match key {
-            Key::Num(n) => self.nums.contains_key(n),
+            Key::Num(n) => self.nums.contains_key(*n),
             Key::Name(s) => s.is_empty() || self.names.contains_key(s),
         }
     }
@@ -391,13 +370,7 @@ impl Core {
     /// Inserts a port. An existing port of that key is not replaced.
     pub(crate) fn insert(&mut self, key: Key, entry: PortEntry) -> bool {
         match key {
-            Key::Num(n) => match self.nums.entry(n) {
-                std::collections::hash_map::Entry::Occupied(_) => false,
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(entry);
-                    true
-                }
-            },
+            Key::Num(n) => self.nums.insert(n, entry),
             Key::Name(s) => {
                 if s.is_empty() || self.names.contains_key(&s) {
                     return false;
