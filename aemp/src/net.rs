@@ -896,15 +896,17 @@ impl Net {
             stream = if greeting::we_are_tls_client(&l2, &r2) {
                 let c = tokio_rustls::TlsConnector::from(tls.client_config());
                 let name = crate::tls::server_name();
+                // Boxed: the TLS handshake's state is large, and a plain
+                // connection should not carry (and move) room for it.
                 Link::Tls(Box::new(
-                    c.connect(name, inner)
+                    Box::pin(c.connect(name, inner))
                         .await
                         .map_err(|e| Error::Tls(format!("handshake with {peer_id}: {e}")))?,
                 ))
             } else {
                 let a = tokio_rustls::TlsAcceptor::from(tls.server_config());
                 Link::Tls(Box::new(
-                    a.accept(inner)
+                    Box::pin(a.accept(inner))
                         .await
                         .map_err(|e| Error::Tls(format!("handshake with {peer_id}: {e}")))?,
                 ))
@@ -1366,12 +1368,13 @@ impl Lines {
                 self.buf.drain(..used);
                 return Ok(line);
             }
-            let mut chunk = [0u8; 4096];
-            let n = s.read(&mut chunk).await?;
+            // Straight into the buffer: no chunk on the stack (it would
+            // live in the connection's future, moved and zeroed).
+            self.buf.reserve(1024);
+            let n = s.read_buf(&mut self.buf).await?;
             if n == 0 {
                 return Err(Error::Protocol("connection closed during the handshake".into()));
             }
-            self.buf.extend_from_slice(&chunk[..n]);
         }
     }
 
