@@ -129,3 +129,60 @@ async fn p33_tls_between_processes_with_a_shared_certificate() {
     n.shutdown().await;
     let _ = std::fs::remove_file(&file);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_that_dials_itself_refuses_the_link_and_keeps_serving() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_test-node"))
+        .args(["proc-self", SECRET, "--dial-self"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut addr = String::new();
+    out.read_line(&mut addr).unwrap();
+    // Its monitor on a port of the "other" node at its own address fires.
+    let line = tokio::task::spawn_blocking(move || {
+        let mut l = String::new();
+        out.read_line(&mut l).unwrap();
+        l
+    });
+    let line = within(line).await.unwrap();
+    assert_eq!(line.trim(), r#"["transport_error","ghost","unable to connect"]"#);
+    // And it still serves others.
+    let n = local("proc-self-client", None).await;
+    let other = NodeId::new("proc-self").unwrap();
+    n.add_node_addr(&other, addr.trim());
+    let (c, mut rx) = collector(&n);
+    n.snd(&other.port("echo").unwrap(), msg![&c, "still here"]);
+    assert_eq!(next(&mut rx).await, msg!["still here"]);
+    n.shutdown().await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_refuses_a_version_mismatch_and_a_duplicate_of_a_live_link() {
+    let p = Proc::start("proc-strict", &[]);
+    let n = local("proc-linked", None).await;
+    let other = NodeId::new("proc-strict").unwrap();
+    n.add_node_addr(&other, p.addr.clone());
+    let (c, mut rx) = collector(&n);
+    n.snd(&other.port("echo").unwrap(), msg![&c, "linked"]);
+    assert_eq!(next(&mut rx).await, msg!["linked"]);
+    // Protocol version 1: closed without a word.
+    let mut raw = aemp_tests::Raw::connect(&p.addr).await;
+    let nonce = aemp::wire::greeting::new_nonce();
+    raw.send(format!("aemp;1;proc-future;hmac_blake3_256;json\n{nonce}\n").as_bytes()).await.unwrap();
+    assert!(raw.closed().await, "a version-1 greeting was not refused");
+    // A second connection claiming the ID of the node already linked (as a
+    // 0.9 node would make it): refused, and the real link carries on.
+    let mut raw = aemp_tests::Raw::connect(&p.addr).await;
+    let _ = raw.greet("proc-linked", "json", "").await;
+    assert!(raw.closed().await, "a duplicate of a live link was not refused");
+    for i in 0..3 {
+        n.snd(&other.port("echo").unwrap(), msg![&c, i]);
+        assert_eq!(next(&mut rx).await, msg![i]);
+    }
+    n.shutdown().await;
+}
