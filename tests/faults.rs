@@ -521,3 +521,44 @@ async fn p07_a_node_re_establishes_its_seed_link_after_losing_it() {
         x.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_private_node_restarted_under_the_same_id_again_and_again_is_always_answered() {
+    // Each round a private node with the same ID connects, spawns ports on
+    // the server, hears from them and kills them, then goes. The server
+    // forgets the departed node while the next one is already connecting;
+    // nothing the server sends the new one may end up with the old entry.
+    let server = node("re-server", cfg(true)).await;
+    server.register("Re::init", |ctx, _m| {
+        let me = ctx.self_id();
+        ctx.rcv(&me, |ctx, m| -> aemp::Result<()> {
+            ctx.snd(&m.port(0)?, msg!["ok"]);
+            Ok(())
+        });
+    });
+    let addr = server.listen_addrs()[0].clone();
+    for round in 0..400 {
+        let client = node("re-client", cfg(false)).await;
+        client.add_node_addr(server.id(), addr.clone());
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let me = client.port_with(move |_, m| {
+            let _ = tx.send(m);
+        });
+        let mut deaths = Vec::new();
+        for _ in 0..20 {
+            let p = client.spawn(server.id(), "Re::init", msg![]);
+            deaths.push(client.dead(&p));
+            client.snd(&p, msg![&me]);
+            client.kil(&p, Reason::normal());
+        }
+        for _ in 0..20 {
+            let m = within(rx.recv()).await;
+            assert_eq!(m, Some(msg!["ok"]), "round {round}");
+        }
+        for d in deaths {
+            assert!(within(d).await.is_normal(), "round {round}");
+        }
+        client.shutdown().await;
+    }
+    server.shutdown().await;
+}

@@ -213,6 +213,9 @@ struct PeerState {
     attempting: bool,
     /// Local monitors on this node's ports: port name -> actions.
     monitors: HashMap<Box<str>, Vec<(u64, Action)>>,
+    /// Removed from the peers' map (a node that left): whoever still holds
+    /// this entry must take the node's current one instead.
+    forgotten: bool,
 }
 
 pub(crate) struct Peer {
@@ -483,6 +486,10 @@ impl Net {
 
     fn enqueue(self: &Arc<Net>, peer: &Arc<Peer>, msg: Msg) {
         let mut st = peer.st.lock();
+        if st.forgotten {
+            drop(st);
+            return self.enqueue(&self.peer(&peer.id), msg);
+        }
         if st.up.is_some() {
             // `msg` carries its destination first.
             let dest = msg.0.first().and_then(Value::as_str).map(str::to_owned);
@@ -600,16 +607,18 @@ impl Net {
         }
         let mut peers = self.peers.lock();
         // Only try the peer's lock: blocking on it while holding the map
-        // would break the lock order (a busy peer is simply kept).
-        let idle = peer.st.try_lock().is_some_and(|st| {
-            st.up.is_none()
-                && st.claim.is_none()
-                && st.pending.is_empty()
-                && st.monitors.is_empty()
-                && !st.dialing
-        });
+        // would break the lock order (a busy peer is simply kept). The
+        // lock is held while the entry goes, and the entry is marked, so
+        // that no one adds to an entry that is no longer in the map.
+        let Some(mut st) = peer.st.try_lock() else { return };
+        let idle = st.up.is_none()
+            && st.claim.is_none()
+            && st.pending.is_empty()
+            && st.monitors.is_empty()
+            && !st.dialing;
         if idle && peers.get(&peer.id).is_some_and(|p| Arc::ptr_eq(p, peer)) {
             peers.remove(&peer.id);
+            st.forgotten = true;
         }
     }
 
@@ -884,10 +893,15 @@ impl Net {
         if peer_id == self.me {
             return Err(Error::Protocol(format!("the peer claims our own node ID {}", self.me)));
         }
-        let peer = self.peer(&peer_id);
         let dialer = if we_dialed { self.me.clone() } else { peer_id.clone() };
-        *claimed = Some(peer.clone());
-        self.claim(&peer, conn, &dialer, &peer_g)?;
+        let peer = loop {
+            let peer = self.peer(&peer_id);
+            *claimed = Some(peer.clone());
+            if self.claim(&peer, conn, &dialer, &peer_g)? {
+                break peer;
+            }
+            // That entry was forgotten in between: claim the node's new one.
+        };
         let tls_on = greeting::tls_on(have_cert, &peer_g);
         if tls_on {
             let tls = self.tls.as_ref().ok_or_else(|| Error::Tls("no certificate".into()))?;
@@ -983,10 +997,14 @@ impl Net {
     /// own dial is under way refuses an incoming connection from a higher
     /// node ID (its dial will win there), and of two connections past their
     /// greetings the one dialled by the lower node ID wins.
-    fn claim(&self, peer: &Arc<Peer>, conn: u64, dialer: &NodeId, g: &Greeting) -> Result<()> {
+    /// Returns `Ok(false)` when `peer` is no longer the node's entry.
+    fn claim(&self, peer: &Arc<Peer>, conn: u64, dialer: &NodeId, g: &Greeting) -> Result<bool> {
         let aemp = g.is_aemp_ext();
         let we_dialed = *dialer == self.me;
         let mut st = peer.st.lock();
+        if st.forgotten {
+            return Ok(false);
+        }
         if we_dialed {
             st.attempting = false;
         } else if aemp && st.attempting && self.me < peer.id && st.up.is_none() {
@@ -1011,7 +1029,7 @@ impl Net {
             }
         }
         st.claim = Some((conn, dialer.clone()));
-        Ok(())
+        Ok(true)
     }
 
     async fn data_phase(self: Arc<Net>, hs: Handshaken, peer: Arc<Peer>, conn: u64) -> Result<()> {
@@ -1570,12 +1588,15 @@ pub(crate) fn mon(
         ));
     };
     let node = port.node();
-    let peer = net.peer(&node);
-    let first = {
+    let first = loop {
+        let peer = net.peer(&node);
         let mut st = peer.st.lock();
+        if st.forgotten {
+            continue;
+        }
         let list = st.monitors.entry(port.name().into()).or_default();
         list.push((id, action));
-        list.len() == 1
+        break list.len() == 1;
     };
     if first && !port.is_node_port() {
         net.send_raw(
