@@ -562,3 +562,60 @@ async fn a_private_node_restarted_under_the_same_id_again_and_again_is_always_an
     }
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sending_faster_than_the_node_handles_is_held_back_and_nothing_is_lost() {
+    const PAYLOAD: usize = 1000;
+    // Enough to fill every buffer on the way many times over if the node
+    // read without limit (64 MiB); with receive-side backpressure the
+    // flooder is stopped after a few MiB.
+    const CAP: u64 = 64 * 1024;
+    let server = node("bp-server", cfg(true)).await;
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (blocked_tx, blocked_rx) = tokio::sync::oneshot::channel();
+    let (seen_tx, mut seen_rx) = mpsc::unbounded_channel();
+    let (mut release_rx, mut blocked_tx) = (Some(release_rx), Some(blocked_tx));
+    let sink = server
+        .named_port("sink", move |_, m| -> aemp::Result<()> {
+            if m.tag() == Some("hold") {
+                // Hold the node's dispatcher until the test lets go.
+                let _ = blocked_tx.take().map(|t| t.send(()));
+                let _ = release_rx.take().map(|r| r.recv());
+                return Ok(());
+            }
+            let _ = seen_tx.send(m.get::<u64>(1)?);
+            Ok(())
+        })
+        .unwrap();
+    server.snd(&sink, msg!["hold"]);
+    within(blocked_rx).await.unwrap();
+    let mut raw = Raw::login(&server.listen_addrs()[0], "bp-flooder", SECRET, "msgpack").await;
+    let payload = "x".repeat(PAYLOAD);
+    let mut written = 0u64;
+    let mut held_back = false;
+    while written < CAP {
+        let m = msg!["sink", "n", written, payload.as_str()];
+        match tokio::time::timeout(Duration::from_millis(500), raw.send_msg(&m)).await {
+            Ok(r) => r.unwrap(),
+            Err(_) => {
+                held_back = true;
+                break;
+            }
+        }
+        written += 1;
+    }
+    assert!(
+        held_back,
+        "the node kept reading {CAP} messages of {PAYLOAD} bytes while it could not handle them"
+    );
+    assert!(
+        written * PAYLOAD as u64 <= 32 << 20,
+        "{written} messages were taken before the flooder was held back"
+    );
+    // Let go: every message taken arrives, in order.
+    release_tx.send(()).unwrap();
+    for i in 0..written {
+        assert_eq!(within(seen_rx.recv()).await, Some(i));
+    }
+    server.shutdown().await;
+}

@@ -1204,12 +1204,15 @@ impl Net {
         let mut start = 0usize;
         let mut cmds: Vec<Cmd> = Vec::new();
         let timeout = peer_timeout.map(secs);
+        // Bytes handed to the node since the node last caught up with us.
+        let mut ahead = 0usize;
         loop {
             // Decode what we have.
             loop {
                 match dec.decode(&buf[start..]) {
                     Ok(Some((msg, used))) => {
                         start += used;
+                        ahead += used;
                         if let Some(c) = route(&shared, &peer.id, msg) {
                             cmds.push(c);
                         }
@@ -1223,6 +1226,20 @@ impl Net {
                 }
             }
             shared.push_and_run(&mut cmds);
+            if ahead > RECV_AHEAD {
+                // The node is behind: wait until it has handled what this
+                // connection gave it before reading more, so that a peer
+                // sending faster than the node's callbacks run is held back
+                // by TCP instead of filling this node's memory.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                shared.call(move |_| {
+                    let _ = tx.send(());
+                });
+                if rx.await.is_err() {
+                    return "node gone".into();
+                }
+                ahead = 0;
+            }
             if start > 0 {
                 buf.drain(..start);
                 start = 0;
@@ -1249,6 +1266,10 @@ impl Net {
         }
     }
 }
+
+/// How many bytes of messages a connection hands to its node before it
+/// waits for the node to catch up (receive-side backpressure).
+const RECV_AHEAD: usize = 4 << 20;
 
 /// A message that the link's framing cannot carry (bytes over json, say)
 /// is lost: it is logged, and the monitors of its destination port are
