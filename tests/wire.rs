@@ -489,3 +489,37 @@ async fn p06_binds_make_listeners_and_private_nodes_reach_public_ones_but_not_ea
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mon_nodes_reports_links_coming_up_and_going_down() {
+    let a = public("mn-a").await;
+    let b = public("mn-b").await;
+    let c = public("mn-c").await;
+    for n in [&b, &c] {
+        a.add_node_addr(n.id(), n.listen_addrs()[0].clone());
+    }
+    a.connect(c.id(), Duration::from_secs(5)).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let id = a.mon_nodes(move |ev| {
+        let _ = tx.send(ev.clone());
+    });
+    // The node linked already is reported first.
+    assert_eq!(within(rx.recv()).await, Some(aemp::NodeEvent::Up(c.id().clone())));
+    a.connect(b.id(), Duration::from_secs(5)).await.unwrap();
+    assert_eq!(within(rx.recv()).await, Some(aemp::NodeEvent::Up(b.id().clone())));
+    b.shutdown().await;
+    match within(rx.recv()).await {
+        Some(aemp::NodeEvent::Down(n, reason)) => {
+            assert_eq!(&n, b.id());
+            assert_eq!(reason.kind(), Some("transport_error"), "{reason}");
+        }
+        other => panic!("expected mn-b down, got {other:?}"),
+    }
+    // After unmon_nodes, nothing more.
+    a.unmon_nodes(id);
+    let c_down = a.dead(&c.id().node_port());
+    c.shutdown().await;
+    within(c_down).await;
+    assert!(rx.try_recv().is_err());
+    a.shutdown().await;
+}

@@ -31,6 +31,17 @@ pub enum GroupEvent {
 
 type Watcher = Arc<dyn Fn(&GroupEvent) + Send + Sync>;
 
+/// A node's link coming up or going down, for [`Node::mon_nodes`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeEvent {
+    /// A link to the node is up (also when a new link replaces an old one).
+    Up(NodeId),
+    /// The link to the node is gone, with the reason its monitors got.
+    Down(NodeId, Reason),
+}
+
+type NodeWatcher = Arc<dyn Fn(&NodeEvent) + Send + Sync>;
+
 #[derive(Default)]
 struct State {
     /// Every known member of every group.
@@ -40,6 +51,7 @@ struct State {
     /// The Global port each peer spawned on us (its name here).
     their_ports: HashMap<NodeId, String>,
     watchers: HashMap<String, Vec<(u64, Watcher)>>,
+    node_watchers: Vec<(u64, NodeWatcher)>,
     /// The node found at each seed address.
     seed_nodes: BTreeMap<String, NodeId>,
 }
@@ -167,11 +179,21 @@ fn local_groups(me: &NodeId, st: &State) -> Map {
 }
 
 /// A connection came up.
-pub(crate) fn node_up(_net: &Arc<Net>, _peer: &NodeId) {}
+pub(crate) fn node_up(net: &Arc<Net>, peer: &NodeId) {
+    notify_nodes(net, &NodeEvent::Up(peer.clone()));
+}
+
+fn notify_nodes(net: &Net, ev: &NodeEvent) {
+    let ws: Vec<NodeWatcher> = net.global.st.lock().node_watchers.iter().map(|w| w.1.clone()).collect();
+    for w in ws {
+        w(ev);
+    }
+}
 
 /// A connection went down: forget the node's members and ports, ask the
 /// others where it is (SPEC A.10).
-pub(crate) fn node_down(net: &Arc<Net>, peer: &NodeId) {
+pub(crate) fn node_down(net: &Arc<Net>, peer: &NodeId, reason: &Reason) {
+    notify_nodes(net, &NodeEvent::Down(peer.clone(), reason.clone()));
     let (left, their, others) = {
         let mut st = net.global.st.lock();
         st.peer_ports.remove(peer);
@@ -414,6 +436,30 @@ impl Node {
             if let Some(v) = net.global.st.lock().watchers.get_mut(group) {
                 v.retain(|(i, _)| *i != id);
             }
+        }
+    }
+
+    /// Calls `f` whenever a link to another node comes up or goes down
+    /// (as Erlang's `monitor_node`, for every node at once), starting with
+    /// an `Up` for each node linked now. `f` runs on the connection's task:
+    /// keep it short (send to a port or a channel). Returns an ID for
+    /// [`Node::unmon_nodes`].
+    pub fn mon_nodes(&self, f: impl Fn(&NodeEvent) + Send + Sync + 'static) -> u64 {
+        let shared = self.shared();
+        let Some(net) = shared.net().cloned() else { return 0 };
+        let id = shared.next_mon();
+        let f: NodeWatcher = Arc::new(f);
+        net.global.st.lock().node_watchers.push((id, f.clone()));
+        for n in net.up_nodes() {
+            f(&NodeEvent::Up(n));
+        }
+        id
+    }
+
+    /// Stops a node monitor made by [`Node::mon_nodes`].
+    pub fn unmon_nodes(&self, id: u64) {
+        if let Some(net) = self.shared().net() {
+            net.global.st.lock().node_watchers.retain(|(i, _)| *i != id);
         }
     }
 

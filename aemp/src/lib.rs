@@ -85,7 +85,7 @@ pub mod wire;
 
 pub use crate::de::{from_value, from_value_ref, from_values};
 pub use crate::error::{Error, Result};
-pub use crate::global::GroupEvent;
+pub use crate::global::{GroupEvent, NodeEvent};
 pub use crate::id::{node_of, NodeId, PortId};
 pub use crate::inbox::Inbox;
 pub use crate::monitor::{IntoMonAction, MonAction, MonGuard};

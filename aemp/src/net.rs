@@ -592,8 +592,9 @@ impl Net {
             let id = peer.id.clone();
             shared.call(move |core: &mut Core| core.drop_remote_monitors(&id));
         }
-        self.fire_monitors(peer, mons, Reason::transport_error(peer.id.as_str(), text));
-        crate::global::node_down(self, &peer.id);
+        let reason = Reason::transport_error(peer.id.as_str(), text);
+        self.fire_monitors(peer, mons, reason.clone());
+        crate::global::node_down(self, &peer.id, &reason);
         self.forget_if_unreachable(peer);
     }
 
@@ -1047,7 +1048,11 @@ impl Net {
         if peer.st.lock().up.is_some() {
             // This connection replaces a live one (the peer restarted, or a
             // 0.9 peer switched connections): Global starts over with it.
-            crate::global::node_down(&self, &peer.id);
+            crate::global::node_down(
+                &self,
+                &peer.id,
+                &Reason::transport_error(peer.id.as_str(), "link replaced"),
+            );
         }
         let closed = tokio_util::sync::CancellationToken::new();
         let wake = Arc::new(Notify::new());
