@@ -1319,24 +1319,25 @@ struct Greeted {
 }
 
 /// A message from a peer: `[portname, payload...]`.
-fn route(shared: &Arc<Shared>, from: &NodeId, mut msg: Vec<Value>) -> Option<Cmd> {
-    if msg.is_empty() {
-        return None; // keepalive
-    }
-    let name = match msg.remove(0) {
-        Value::Str(s) => s,
-        other => {
+fn route(shared: &Arc<Shared>, from: &NodeId, msg: Vec<Value>) -> Option<Cmd> {
+    let mut values = msg.into_iter();
+    let name = match values.next() {
+        None => return None, // keepalive
+        Some(Value::Str(s)) => s,
+        Some(other) => {
             tracing::warn!(node = %from, "message whose destination is a {} dropped", other.kind());
             return None;
         }
     };
+    // The payload without its destination (inline when it is short).
+    let msg: Msg = values.collect();
     if name.is_empty() {
         let from = from.clone();
         return Some(Cmd::Call(Box::new(move |core: &mut Core| {
-            crate::kernel::handle(core, Some(&from), Msg::from(msg))
+            crate::kernel::handle(core, Some(&from), msg)
         })));
     }
-    Some(Cmd::Deliver(shared.key_of(&name), Msg::from(msg)))
+    Some(Cmd::Deliver(shared.key_of(&name), msg))
 }
 
 fn estimate(m: &Msg) -> usize {
