@@ -517,3 +517,29 @@ async fn a_failed_handshake_claiming_a_node_id_does_not_block_later_links_to_tha
     victim.shutdown().await;
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn one_address_cannot_hold_every_handshake_slot() {
+    let logs = Logs::new();
+    let _g = logs.capture();
+    let s = server("h-perip", |c| c.max_handshakes_per_ip = 3).await;
+    // Three sockets from 127.0.0.1 that never greet hold that address's
+    // handshake slots; a fourth is refused at once.
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(Raw::connect(&addr(&s)).await);
+    }
+    let mut fourth = Raw::connect(&addr(&s)).await;
+    assert!(fourth.closed().await);
+    logs.wait_for("connection refused: 3 handshakes from 127.0.0.1 in progress").await;
+    // Another address is served meanwhile.
+    let mut other =
+        Raw::connect_from(&addr(&s), "127.0.0.2").await.authenticate("h-perip-other", SECRET, "json").await;
+    other.send_msg(&msg!["", "info", "h-perip-other#r", "probe"]).await.unwrap();
+    assert_eq!(other.msg_to("r").await.unwrap(), msg!["r", "probe", "h-perip"].into_vec());
+    // Once the silent ones go, 127.0.0.1 is served again.
+    drop(silent);
+    logs.wait_for_count("incoming connection closed", 3).await;
+    still_serves(&s).await;
+    s.shutdown().await;
+}

@@ -74,6 +74,10 @@ pub struct NetConfig {
     pub send_queue_limit: usize,
     /// Most connections open at once (in handshake or established).
     pub max_connections: usize,
+    /// Most incoming connections from one IP address that may be in their
+    /// handshake at once, so that one host's silent sockets cannot take
+    /// every connection slot from the others.
+    pub max_handshakes_per_ip: usize,
     /// The framings this node accepts and sends, in order of preference
     /// (`msgpack`, `json`); the default offers both, msgpack first.
     pub framings: Vec<String>,
@@ -98,6 +102,7 @@ impl Default for NetConfig {
             max_depth: 128,
             send_queue_limit: 64 << 20,
             max_connections: 1024,
+            max_handshakes_per_ip: 64,
             framings: greeting::OUR_FRAMINGS.iter().map(|s| (*s).to_owned()).collect(),
         }
     }
@@ -237,6 +242,8 @@ pub(crate) struct Net {
     addrs: Mutex<HashMap<NodeId, Vec<String>>>,
     next_conn: AtomicU64,
     open_conns: AtomicUsize,
+    /// Incoming handshakes in progress, per remote address.
+    handshaking: Mutex<HashMap<std::net::IpAddr, usize>>,
     pub(crate) global: crate::global::Global,
     /// Woken whenever a connection comes up (for [`Node::wait_up`]).
     pub(crate) up_event: Notify,
@@ -275,6 +282,7 @@ impl Net {
             addrs: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             open_conns: AtomicUsize::new(0),
+            handshaking: Mutex::new(HashMap::new()),
             global: crate::global::Global::new(cfg.seeds.clone()),
             up_event: Notify::new(),
             cfg,
@@ -666,6 +674,15 @@ impl Net {
                 drop(sock);
                 continue;
             };
+            let Some(hs_slot) = HandshakeSlot::try_take(&self, addr.ip()) else {
+                tracing::warn!(
+                    %addr,
+                    "connection refused: {} handshakes from {} in progress",
+                    self.cfg.max_handshakes_per_ip,
+                    addr.ip()
+                );
+                continue;
+            };
             let net = self.clone();
             // Greet at once, before the connection's task starts: the peer
             // waits for our lines before it can authenticate.
@@ -673,7 +690,9 @@ impl Net {
             if let Some(shared) = self.shared() {
                 crate::node::spawn_tracked(&shared, async move {
                     let _slot = slot;
-                    if let Err(e) = net.clone().run_connection(sock, false, greeted).await {
+                    if let Err(e) =
+                        net.clone().run_connection_reporting(sock, false, greeted, Some(hs_slot), None).await
+                    {
                         tracing::warn!(%addr, "incoming connection closed: {e}");
                     }
                 });
@@ -762,7 +781,7 @@ impl Net {
         // from its greeting.
         let (tx_named, rx_named) = tokio::sync::oneshot::channel();
         let greeted = self.greet_now(&sock);
-        let conn = self.run_connection_reporting(sock, true, greeted, Some((tx, tx_named)));
+        let conn = self.run_connection_reporting(sock, true, greeted, None, Some((tx, tx_named)));
         tokio::pin!(conn);
         // Report the node as soon as the handshake names it, then run the
         // connection to its end.
@@ -792,7 +811,7 @@ impl Net {
         we_dialed: bool,
         greeted: Greeted,
     ) -> Result<()> {
-        self.run_connection_reporting(sock, we_dialed, greeted, None).await
+        self.run_connection_reporting(sock, we_dialed, greeted, None, None).await
     }
 
     async fn run_connection_reporting(
@@ -800,6 +819,7 @@ impl Net {
         sock: TcpStream,
         we_dialed: bool,
         greeted: Greeted,
+        hs_slot: Option<HandshakeSlot>,
         report: Option<(tokio::sync::oneshot::Sender<NodeId>, tokio::sync::oneshot::Sender<NodeId>)>,
     ) -> Result<()> {
         // Accepted connections hold their slot already (see accept_loop).
@@ -810,6 +830,7 @@ impl Net {
         let hs =
             tokio::time::timeout_at(deadline, self.handshake(sock, greeted, conn, we_dialed, &mut claimed))
                 .await;
+        drop(hs_slot);
         let failure = match hs {
             Ok(Ok(x)) => Ok(x),
             Ok(Err(e)) => Err(e),
@@ -1351,6 +1372,34 @@ fn estimate(m: &Msg) -> usize {
         }
     }
     2 + m.0.iter().map(size).sum::<usize>()
+}
+
+/// One of the [`NetConfig::max_handshakes_per_ip`] handshakes one address
+/// may have in progress; given back when the handshake ends.
+struct HandshakeSlot(Arc<Net>, std::net::IpAddr);
+
+impl HandshakeSlot {
+    fn try_take(net: &Arc<Net>, ip: std::net::IpAddr) -> Option<HandshakeSlot> {
+        let mut m = net.handshaking.lock();
+        let n = m.entry(ip).or_insert(0);
+        if *n >= net.cfg.max_handshakes_per_ip {
+            return None;
+        }
+        *n += 1;
+        Some(HandshakeSlot(net.clone(), ip))
+    }
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        let mut m = self.0.handshaking.lock();
+        if let Some(n) = m.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.1);
+            }
+        }
+    }
 }
 
 /// One of the [`NetConfig::max_connections`] connections a node may have

@@ -501,6 +501,9 @@ impl NodeBuilder {
         if let Some(n) = size("max_connections")? {
             net.max_connections = n;
         }
+        if let Some(n) = size("max_handshakes_per_ip")? {
+            net.max_handshakes_per_ip = n;
+        }
         Ok(NodeBuilder { id: Some(p.nodeid.clone()), net })
     }
 
@@ -536,5 +539,26 @@ impl NodeBuilder {
             }
         }
         Ok(node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_profile_sets_the_network_limits_and_refuses_bad_values() {
+        let text = r#"{"version":1,"secret":"s","profile":{"p":{"nodeid":"n","binds":["127.0.0.1:0"],
+            "max_connections":7,"max_handshakes_per_ip":2,"send_queue_limit":4096,"max_message":1024}}}"#;
+        let cfg = crate::config::Config::parse(text, "test").unwrap();
+        let b = NodeBuilder::from_profile(&cfg.profile("p").unwrap()).unwrap();
+        assert_eq!(
+            (b.net.max_connections, b.net.max_handshakes_per_ip, b.net.send_queue_limit, b.net.max_message),
+            (7, 2, 4096, 1024)
+        );
+        let bad = text.replace("\"max_handshakes_per_ip\":2", "\"max_handshakes_per_ip\":\"two\"");
+        let cfg = crate::config::Config::parse(&bad, "test").unwrap();
+        let e = NodeBuilder::from_profile(&cfg.profile("p").unwrap()).expect_err("refused");
+        assert!(e.to_string().contains("max_handshakes_per_ip"), "{e}");
     }
 }

@@ -61,6 +61,20 @@ impl Logs {
         self.wait_for_line(&[needle]).await;
     }
 
+    /// Waits until `n` lines contain `needle`; fails the test (showing the
+    /// log) after [`crate::PATIENCE`].
+    pub async fn wait_for_count(&self, needle: &str, n: usize) {
+        let deadline = Instant::now() + crate::PATIENCE;
+        while self.count(needle) < n {
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} was not logged {n} times; the log:\n{}",
+                self.text()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Waits until one line contains every one of `needles`; fails the test
     /// (showing the log) after [`crate::PATIENCE`].
     pub async fn wait_for_line(&self, needles: &[&str]) {

@@ -33,7 +33,18 @@ impl std::fmt::Debug for Raw {
 impl Raw {
     /// Opens a TCP connection to `addr`.
     pub async fn connect(addr: &str) -> Raw {
-        let sock = TcpStream::connect(addr).await.expect("connect");
+        Raw::with(TcpStream::connect(addr).await.expect("connect"))
+    }
+
+    /// Opens a TCP connection to `addr` from the local address `src` (any
+    /// of 127.0.0.0/8 works on loopback: another host, as the node sees it).
+    pub async fn connect_from(addr: &str, src: &str) -> Raw {
+        let s = tokio::net::TcpSocket::new_v4().expect("socket");
+        s.bind(format!("{src}:0").parse().expect("an ip")).expect("bind the source address");
+        Raw::with(s.connect(addr.parse().expect("ip:port")).await.expect("connect"))
+    }
+
+    fn with(sock: TcpStream) -> Raw {
         Raw {
             sock,
             buf: Vec::new(),
@@ -114,7 +125,12 @@ impl Raw {
     /// A complete, well-behaved handshake as node `id` with `secret`, in
     /// `framing` (`json` or `msgpack`) both ways.
     pub async fn login(addr: &str, id: &str, secret: &str, framing: &'static str) -> Raw {
-        let mut raw = Raw::connect(addr).await;
+        Raw::connect(addr).await.authenticate(id, secret, framing).await
+    }
+
+    /// The handshake of [`Raw::login`] on a connection opened already.
+    pub async fn authenticate(self, id: &str, secret: &str, framing: &'static str) -> Raw {
+        let mut raw = self;
         raw.greet(id, framing, "").await.expect("the node greets");
         raw.check_their_auth(secret).await.expect("the node authenticates");
         let line = raw.auth_line(secret);
