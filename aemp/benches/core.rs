@@ -209,6 +209,11 @@ fn line(what: &str, ours: String, base: String, ratio: f64, target: &str) {
     println!("{what:<34} aemp {ours:>14}   baseline {base:>14}   ratio {ratio:>5.2}   target {target}");
 }
 
+/// A line for a rate, in millions per second.
+fn rate_line(what: &str, ours: f64, base: f64, target: &str) {
+    line(what, format!("{:.2} M", ours / 1e6), format!("{:.2} M", base / 1e6), ours / base, target);
+}
+
 /// Whether the figure named `what` was asked for: `cargo bench -p aemp
 /// --bench core -- snd` runs only the figures whose name contains `snd`.
 fn wanted(what: &str) -> bool {
@@ -226,13 +231,7 @@ fn main() {
             let fresh = Node::builder().id("bench-ports").build().await.unwrap();
             let base = baseline_creation();
             let (ours, bytes) = port_creation(&fresh).await;
-            line(
-                "port creation (ports/s)",
-                format!("{:.2} M", ours / 1e6),
-                format!("{:.2} M", base / 1e6),
-                ours / base,
-                ">= 5 M/s",
-            );
+            rate_line("port creation (ports/s)", ours, base, ">= 5 M/s");
             println!(
                 "{:<34} aemp {:>12.0} B   (1 M idle ports: {:.0} MB of heap)   target <= 150 B",
                 "memory per idle port", bytes, bytes
@@ -247,13 +246,7 @@ fn main() {
                 ours = ours.max(snd_throughput(&node).await);
                 base = base.max(mpsc_throughput().await);
             }
-            line(
-                "snd -> callback (msgs/s)",
-                format!("{:.2} M", ours / 1e6),
-                format!("{:.2} M", base / 1e6),
-                ours / base,
-                ">= 12 M/s and >= 1.2x",
-            );
+            rate_line("snd -> callback (msgs/s)", ours, base, ">= 12 M/s and >= 1.2x");
         }
         if wanted("ping") {
             let (mut ours, mut base) = (Duration::MAX, Duration::MAX);
