@@ -483,6 +483,9 @@ async fn a_seed_that_connected_to_us_first_is_not_dialled_again_and_again() {
     proxy.pause(true);
     let mut c = cfg(true);
     c.seeds = vec![proxy.addr()];
+    // The stalled dial must not time out on a slow machine: it is the one
+    // that meets the link already up.
+    c.handshake_timeout = 120.0;
     let n = node("sd-first-z-node", c).await;
     seed.add_node_addr(n.id(), n.listen_addrs()[0].clone());
     seed.snd(&n.id().node_port(), msg!["time"]);
