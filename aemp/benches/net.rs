@@ -8,7 +8,7 @@
 //! `AEMP_BENCH_ONLY=msgpack|json|setup` runs only one framing's figures,
 //! or only the connection set-up.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -18,6 +18,8 @@ use aemp::{msg, NetConfig, Node, NodeId, PortId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "support/child.rs"]
+mod child;
 #[path = "support/mode.rs"]
 mod mode;
 
@@ -122,15 +124,8 @@ async fn server(pem: String) {
         })
         .unwrap();
     }
-    println!("{} {} {}", plain.listen_addrs()[0], tls.listen_addrs()[0], raw_addr);
-    std::io::stdout().flush().unwrap();
-    // Serve until the parent closes our stdin.
-    tokio::task::spawn_blocking(|| {
-        let mut s = String::new();
-        let _ = std::io::stdin().read_line(&mut s);
-    })
-    .await
-    .unwrap();
+    child::announce_and_serve(&format!("{} {} {}", plain.listen_addrs()[0], tls.listen_addrs()[0], raw_addr))
+        .await;
 }
 
 // ---- the client process -------------------------------------------------------

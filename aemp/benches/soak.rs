@@ -20,13 +20,16 @@
 //! The 1,000-cut property run of the link fault tests is a soak too:
 //! `AEMP_CUTS=20000 cargo test --release -p aemp-tests --test faults p25 -- --nocapture`.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aemp::{msg, NetConfig, Node, NodeId, Reason};
+
+#[path = "support/child.rs"]
+mod child;
 
 const SECRET: &str = "soak-secret";
 const MESSAGES: u64 = 1_000_000;
@@ -79,14 +82,7 @@ async fn receiver() {
         Ok(())
     })
     .unwrap();
-    println!("{}", node.listen_addrs()[0]);
-    std::io::stdout().flush().unwrap();
-    tokio::task::spawn_blocking(|| {
-        let mut s = String::new();
-        let _ = std::io::stdin().read_line(&mut s);
-    })
-    .await
-    .unwrap();
+    child::announce_and_serve(&node.listen_addrs()[0]).await;
     node.shutdown().await;
 }
 

@@ -614,13 +614,16 @@ impl Core {
             .entry_mut(key)
             .and_then(|e| e.links.as_ref())
             .is_some_and(|l| l.monitors.iter().any(|(_, a)| matches!(a, Action::Remote(n) if n == node)));
-        if !held && self.entry_mut(key).is_some() {
+        if held {
+            return;
+        }
+        // Indexed only when the port exists (a monitor on a missing port
+        // fires at once).
+        if self.entry_mut(key).is_some() {
             self.remote_mons.entry(node.clone()).or_default().insert(key.clone());
         }
-        if !held {
-            let id = self.shared.next_mon();
-            self.mon_local(key, id, Action::Remote(node.clone()));
-        }
+        let id = self.shared.next_mon();
+        self.mon_local(key, id, Action::Remote(node.clone()));
     }
 
     /// Forgets the monitors a node that went down held on local ports: its
