@@ -491,13 +491,40 @@ async fn p06_binds_make_listeners_and_private_nodes_reach_public_ones_but_not_ea
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_given_up_half_way_leaves_the_node_free_to_dial_again() {
+    // A listener that accepts and never answers holds a dial in its handshake.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap().to_string();
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let mut c = cfg();
+    c.handshake_timeout = 0.5;
+    let a = Node::builder().id("gu-a").net_config(c).build().await.unwrap();
+    let b = public("gu-b").await;
+    a.add_node_addr(b.id(), silent_addr);
+    let e = a.connect(b.id(), Duration::from_millis(100)).await.unwrap_err();
+    assert!(matches!(e, aemp::Error::Timeout(_)), "{e}");
+    // The next connect dials again: past the silent address (its handshake
+    // times out), to the node's real one.
+    a.add_node_addr(b.id(), b.listen_addrs()[0].clone());
+    a.connect(b.id(), Duration::from_secs(5)).await.unwrap();
+    hold.abort();
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mon_nodes_reports_links_coming_up_and_going_down() {
     let a = public("mn-a").await;
     let b = public("mn-b").await;
     let c = public("mn-c").await;
-    for n in [&b, &c] {
-        a.add_node_addr(n.id(), n.listen_addrs()[0].clone());
-    }
+    // b's address is given only later: Global would otherwise pass it on,
+    // and the mesh could link a and b before the monitor starts.
+    a.add_node_addr(c.id(), c.listen_addrs()[0].clone());
     a.connect(c.id(), Duration::from_secs(5)).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let id = a.mon_nodes(move |ev| {
@@ -505,6 +532,7 @@ async fn mon_nodes_reports_links_coming_up_and_going_down() {
     });
     // The node linked already is reported first.
     assert_eq!(within(rx.recv()).await, Some(aemp::NodeEvent::Up(c.id().clone())));
+    a.add_node_addr(b.id(), b.listen_addrs()[0].clone());
     a.connect(b.id(), Duration::from_secs(5)).await.unwrap();
     assert_eq!(within(rx.recv()).await, Some(aemp::NodeEvent::Up(b.id().clone())));
     b.shutdown().await;

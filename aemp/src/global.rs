@@ -500,13 +500,18 @@ impl Node {
         if *node == *self.id() || net.is_up(node) {
             return Ok(());
         }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let timed_out = |_| crate::Error::Timeout(format!("no connection to {node}"));
+        // Dialled from this task, the link is up as soon as its handshake is.
+        if tokio::time::timeout_at(deadline, net.dial_here(node)).await.map_err(timed_out)? {
+            return Ok(());
+        }
+        // Someone else is dialling, or this attempt failed: an empty message
+        // (a keepalive, which the peer ignores) makes the node dial, with
+        // retries, and the link is awaited.
         let up = self.wait_up(node);
-        // An empty message is a keepalive: it makes the node dial, and the
-        // peer ignores it.
         net.send_raw(node, Msg::new());
-        tokio::time::timeout(timeout, up)
-            .await
-            .map_err(|_| crate::Error::Timeout(format!("no connection to {node}")))
+        tokio::time::timeout_at(deadline, up).await.map_err(timed_out)
     }
 
     /// The nodes found at this node's seed addresses so far, in the order

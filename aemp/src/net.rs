@@ -685,8 +685,8 @@ impl Net {
             };
             let net = self.clone();
             // Greet at once, before the connection's task starts: the peer
-            // waits for our lines before it can authenticate.
-            let greeted = self.greet_now(&sock);
+            // waits for our lines before it can authenticate (see greet_now).
+            let greeted = self.greet_now(&sock, false);
             if let Some(shared) = self.shared() {
                 crate::node::spawn_tracked(&shared, async move {
                     let _slot = slot;
@@ -728,27 +728,9 @@ impl Net {
                 continue;
             }
             for a in addrs {
-                peer.st.lock().attempting = true;
-                tracing::trace!(node = %peer.id, addr = %a, "dialling");
-                let connect =
-                    tokio::time::timeout(secs(self.cfg.network_latency.max(1.0)), connect_addr(a.as_str()));
-                match connect.await {
-                    Ok(Ok(sock)) => {
-                        let greeted = self.greet_now(&sock);
-                        if let Err(e) = self.clone().run_connection(sock, true, greeted).await {
-                            if e.is_refusal() {
-                                // Worth seeing without debug logging: a wrong
-                                // secret or certificate never heals by itself.
-                                tracing::warn!(node = %peer.id, addr = %a, "connection refused: {e}");
-                            } else {
-                                tracing::debug!(node = %peer.id, addr = %a, "connection ended: {e}");
-                            }
-                        }
-                    }
-                    Ok(Err(e)) => tracing::debug!(node = %peer.id, addr = %a, "connect failed: {e}"),
-                    Err(_) => tracing::debug!(node = %peer.id, addr = %a, "connect timed out"),
+                if let Some(link) = self.dial_addr(&peer, &a).await {
+                    self.clone().run_link(link).await;
                 }
-                peer.st.lock().attempting = false;
                 if peer.st.lock().up.is_some() {
                     break;
                 }
@@ -759,6 +741,72 @@ impl Net {
             tokio::time::sleep(secs(self.cfg.connect_interval)).await;
         }
         peer.st.lock().dialing = false;
+    }
+
+    /// One attempt to make a link to `peer` at `addr`: TCP connect and
+    /// handshake (failures are logged).
+    async fn dial_addr(self: &Arc<Net>, peer: &Arc<Peer>, addr: &str) -> Option<LiveLink> {
+        peer.st.lock().attempting = true;
+        tracing::trace!(node = %peer.id, addr, "dialling");
+        let connect = tokio::time::timeout(secs(self.cfg.network_latency.max(1.0)), connect_addr(addr));
+        let link = match connect.await {
+            Ok(Ok(sock)) => {
+                let greeted = self.greet_now(&sock, true);
+                match self.establish(sock, true, greeted, None, None).await {
+                    Ok(link) => Some(link),
+                    Err(e) => {
+                        if e.is_refusal() {
+                            // Worth seeing without debug logging: a wrong
+                            // secret or certificate never heals by itself.
+                            tracing::warn!(node = %peer.id, addr, "connection refused: {e}");
+                        } else {
+                            tracing::debug!(node = %peer.id, addr, "connection ended: {e}");
+                        }
+                        None
+                    }
+                }
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(node = %peer.id, addr, "connect failed: {e}");
+                None
+            }
+            Err(_) => {
+                tracing::debug!(node = %peer.id, addr, "connect timed out");
+                None
+            }
+        };
+        peer.st.lock().attempting = false;
+        link
+    }
+
+    /// Dials `node` from the calling task when nothing else is dialling it
+    /// or connecting from it: once the handshake is done the link is up,
+    /// with no hand-off to a dialling task and back (for `Node::connect`).
+    /// Returns whether the link is up; when not, the usual dialling (with
+    /// its retries) is left to take over.
+    pub(crate) async fn dial_here(self: &Arc<Net>, node: &NodeId) -> bool {
+        let addrs = self.addrs_of(node);
+        if addrs.is_empty() {
+            return false;
+        }
+        let peer = self.peer(node);
+        {
+            let mut st = peer.st.lock();
+            if st.dialing || st.up.is_some() || st.claim.is_some() || st.forgotten {
+                return false;
+            }
+            st.dialing = true;
+        }
+        let _dialing = DialingHere { net: self.clone(), peer: peer.clone() };
+        for a in addrs {
+            if let Some(link) = self.dial_addr(&peer, &a).await {
+                if let Some(shared) = self.shared() {
+                    crate::node::spawn_tracked(&shared, self.clone().run_link(link));
+                }
+                return true;
+            }
+        }
+        false
     }
 
     /// Dials an address whose node is not known yet (a seed); returns the
@@ -780,7 +828,7 @@ impl Net {
         // We dialled this connection, though we learn the node's ID only
         // from its greeting.
         let (tx_named, rx_named) = tokio::sync::oneshot::channel();
-        let greeted = self.greet_now(&sock);
+        let greeted = self.greet_now(&sock, true);
         let conn = self.run_connection_reporting(sock, true, greeted, None, Some((tx, tx_named)));
         tokio::pin!(conn);
         // Report the node as soon as the handshake names it, then run the
@@ -805,15 +853,6 @@ impl Net {
 
     /// Runs one connection to its end: handshake, then the data phase
     /// (returns when the connection is closed).
-    async fn run_connection(
-        self: Arc<Net>,
-        sock: TcpStream,
-        we_dialed: bool,
-        greeted: Greeted,
-    ) -> Result<()> {
-        self.run_connection_reporting(sock, we_dialed, greeted, None, None).await
-    }
-
     async fn run_connection_reporting(
         self: Arc<Net>,
         sock: TcpStream,
@@ -822,36 +861,40 @@ impl Net {
         hs_slot: Option<HandshakeSlot>,
         report: Option<(tokio::sync::oneshot::Sender<NodeId>, tokio::sync::oneshot::Sender<NodeId>)>,
     ) -> Result<()> {
+        let link = self.establish(sock, we_dialed, greeted, hs_slot, report).await?;
+        self.run_link(link).await;
+        Ok(())
+    }
+
+    /// One connection's handshake, up to its becoming the link to its node.
+    async fn establish(
+        self: &Arc<Net>,
+        sock: TcpStream,
+        we_dialed: bool,
+        greeted: Greeted,
+        hs_slot: Option<HandshakeSlot>,
+        report: Option<(tokio::sync::oneshot::Sender<NodeId>, tokio::sync::oneshot::Sender<NodeId>)>,
+    ) -> Result<LiveLink> {
         // Accepted connections hold their slot already (see accept_loop).
-        let _slot = we_dialed.then(|| ConnSlot::take(&self));
+        let slot = we_dialed.then(|| ConnSlot::take(self));
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let deadline = Instant::now() + secs(self.cfg.handshake_timeout);
-        let mut claimed = None;
-        let hs =
-            tokio::time::timeout_at(deadline, self.handshake(sock, greeted, conn, we_dialed, &mut claimed))
-                .await;
+        let mut claimed = Claimed { net: self.clone(), conn, peer: None };
+        let hs = tokio::time::timeout_at(
+            deadline,
+            self.handshake(sock, greeted, conn, we_dialed, &mut claimed.peer),
+        )
+        .await;
         drop(hs_slot);
-        let failure = match hs {
-            Ok(Ok(x)) => Ok(x),
-            Ok(Err(e)) => Err(e),
+        let hs = match hs {
+            Ok(r) => r,
             Err(_) => Err(Error::Protocol("handshake did not finish in time".into())),
         };
-        let (hs, peer) = match failure {
+        let (hs, peer) = match hs {
             Ok(x) => x,
             Err(e) => {
-                // Let another connection (or a later dial) take the link.
-                if let (Some((_, named)), Some(p)) = (report, &claimed) {
+                if let (Some((_, named)), Some(p)) = (report, &claimed.peer) {
                     let _ = named.send(p.id.clone());
-                }
-                if let Some(p) = claimed {
-                    let mut st = p.st.lock();
-                    if st.claim.as_ref().map(|c| c.0) == Some(conn) {
-                        st.claim = None;
-                    }
-                    drop(st);
-                    // A node ID heard only in a greeting that never
-                    // authenticated is not a known node.
-                    self.forget_if_unreachable(&p);
                 }
                 return Err(e);
             }
@@ -859,14 +902,23 @@ impl Net {
         if let Some((r, _)) = report {
             let _ = r.send(peer.id.clone());
         }
-        self.data_phase(hs, peer, conn).await
+        let mut link = self.become_link(hs, peer, conn)?;
+        claimed.peer = None;
+        link.slot = slot;
+        Ok(link)
     }
 
-    /// Our two greeting lines for a new connection, written at once when
-    /// the socket takes them whole (a new socket's send buffer is empty, so
-    /// it does): the peer needs them before it can authenticate, so they go
-    /// out before the connection's task is even scheduled.
-    fn greet_now(&self, sock: &TcpStream) -> Greeted {
+    /// Our two greeting lines for a new connection.
+    ///
+    /// A dialler writes them at once (a new socket's send buffer is empty,
+    /// so it takes them whole): the peer needs them before it can
+    /// authenticate, so they go out before the connection's task is even
+    /// scheduled. An acceptor first takes what the dialler has sent so far;
+    /// when that is its whole greeting, our greeting waits a moment and
+    /// leaves in one write with our auth line, which then needs no second
+    /// wake-up of the dialler. Neither side ever waits for the other's
+    /// greeting before sending its own (SPEC A.2).
+    fn greet_now(&self, sock: &TcpStream, we_dialed: bool) -> Greeted {
         let _ = sock.set_nodelay(true);
         let peeraddr = sock.peer_addr().ok().map(|a: SocketAddr| a.to_string());
         let mut ours = greeting::our_greeting(
@@ -882,9 +934,17 @@ impl Net {
         ours.framings = self.cfg.framings.clone();
         let l1 = ours.to_line();
         let l2 = greeting::new_nonce();
-        let bytes = format!("{l1}\n{l2}\n");
-        let written = sock.try_write(bytes.as_bytes()).unwrap_or(0);
-        Greeted { l1, l2, unsent: bytes.into_bytes().split_off(written) }
+        let bytes = format!("{l1}\n{l2}\n").into_bytes();
+        let mut early = Vec::new();
+        if !we_dialed {
+            early.reserve(1024);
+            let _ = sock.try_read_buf(&mut early);
+            if early.iter().filter(|&&b| b == b'\n').count() >= 2 {
+                return Greeted { l1, l2, unsent: bytes, held: true, early };
+            }
+        }
+        let written = sock.try_write(&bytes).unwrap_or(0);
+        Greeted { l1, l2, unsent: bytes[written..].to_vec(), held: false, early }
     }
 
     async fn handshake(
@@ -895,37 +955,36 @@ impl Net {
         we_dialed: bool,
         claimed: &mut Option<Arc<Peer>>,
     ) -> Result<(Handshaken, Arc<Peer>)> {
-        let have_cert = self.tls.is_some();
-        let Greeted { l1, l2, unsent } = greeted;
+        let Greeted { l1, l2, mut unsent, held, early } = greeted;
         let mut stream = Link::Plain(sock);
-        if !unsent.is_empty() {
+        if !held && !unsent.is_empty() {
             stream.write_all(&unsent).await?;
+            unsent.clear();
         }
         let mut lines = Lines::new(self.cfg.max_line);
-        tracing::trace!(conn, "greeting sent");
+        lines.buf.extend_from_slice(&early);
+        tracing::trace!(conn, held, "greeting sent");
         let r1 = lines.next(&mut stream).await?;
         tracing::trace!(conn, "greeting received");
-        let peer_g = greeting::parse(&r1)?;
         let r2 = lines.next(&mut stream).await?;
-        greeting::check_nonce(&r2)?;
-        if r1 == l1 && r2 == l2 {
-            return Err(Error::Protocol("the peer echoed our greeting".into()));
-        }
-        let peer_id = NodeId::new(&peer_g.node_id)?;
-        if peer_id == self.me {
-            return Err(Error::Protocol(format!("the peer claims our own node ID {}", self.me)));
-        }
-        let dialer = if we_dialed { self.me.clone() } else { peer_id.clone() };
-        let peer = loop {
-            let peer = self.peer(&peer_id);
-            *claimed = Some(peer.clone());
-            if self.claim(&peer, conn, &dialer, &peer_g)? {
-                break peer;
+        let d = match self.decide([&l1, &l2], [&r1, &r2], conn, we_dialed, claimed) {
+            Ok(d) => d,
+            Err(e) => {
+                // Refused: the peer still learns who refused it (a seed
+                // dialled twice is known by the ID it gave).
+                if !unsent.is_empty() {
+                    let _ = stream.write_all(&unsent).await;
+                }
+                return Err(e);
             }
-            // That entry was forgotten in between: claim the node's new one.
         };
-        let tls_on = greeting::tls_on(have_cert, &peer_g);
-        if tls_on {
+        let peer_id = &d.peer.id;
+        if d.tls_on {
+            // TLS starts after both greetings, before the auth lines.
+            if !unsent.is_empty() {
+                stream.write_all(&unsent).await?;
+                unsent.clear();
+            }
             let tls = self.tls.as_ref().ok_or_else(|| Error::Tls("no certificate".into()))?;
             let leftover = lines.take_rest();
             let inner = Prefixed { pre: leftover, pos: 0, inner: Box::new(stream) };
@@ -948,39 +1007,30 @@ impl Net {
                 ))
             };
         }
-        // Our auth line.
-        let secret = self.cfg.secret.as_deref().filter(|s| !s.is_empty());
-        let sendable = greeting::sendable_auths(secret.is_some(), self.cfg.allow_tls_anon);
-        let method = greeting::choose_auth(&peer_g.auths, &sendable, tls_on).ok_or_else(|| {
-            Error::Auth(format!(
-                "no auth method in common with {peer_id} (it accepts {})",
-                peer_g.auths.join(",")
-            ))
-        })?;
-        let method =
-            AuthMethod::from_name(&method).ok_or_else(|| Error::Auth(format!("unknown method {method}")))?;
-        let send_framing =
-            greeting::choose_framing(&peer_g.framings, &greeting::OUR_FRAMINGS).ok_or_else(|| {
-                Error::Protocol(format!(
-                    "no framing in common with {peer_id} (it accepts {}; aemp speaks msgpack and json)",
-                    peer_g.framings.join(",")
-                ))
-            })?;
-        let tok = auth::token(method, secret, (&l1, &l2), (&r1, &r2))?;
-        let line = AuthLine { method: method.name().to_owned(), token: tok, framing: send_framing.clone() };
-        stream.write_all(format!("{}\n", line.to_line()).as_bytes()).await?;
-        stream.flush().await?;
-        tracing::trace!(conn, "auth line sent");
-        // Theirs.
-        let ra = lines.next(&mut stream).await?;
+        // Our auth line (after our greeting, when that waited for it).
+        // When theirs is in already (it came with their greeting), it is
+        // checked first, and ours leaves with the link's first messages:
+        // one write, one wake-up of the peer.
+        unsent.extend_from_slice(d.auth_line.as_bytes());
+        let ra = match lines.ready()? {
+            Some(line) => line,
+            None => {
+                stream.write_all(&unsent).await?;
+                stream.flush().await?;
+                unsent.clear();
+                tracing::trace!(conn, "auth line sent");
+                lines.next(&mut stream).await?
+            }
+        };
         tracing::trace!(conn, "auth line received");
         let theirs = AuthLine::parse(&ra)?;
         let m = auth::accept_peer_method(
             &theirs.method,
             self.cfg.allow_cleartext,
             self.cfg.allow_tls_anon,
-            tls_on,
+            d.tls_on,
         )?;
+        let secret = self.cfg.secret.as_deref().filter(|s| !s.is_empty());
         auth::verify(m, secret, (&l1, &l2), (&r1, &r2), &theirs.token).map_err(|e| match e {
             Error::Auth(text) => Error::Auth(format!("{peer_id}: {text}")),
             other => Error::Auth(format!("{peer_id}: {other}")),
@@ -994,21 +1044,81 @@ impl Net {
         }
         let recv_framing = Framing::from_name(&theirs.framing)
             .ok_or_else(|| Error::Protocol(format!("unsupported framing {}", theirs.framing)))?;
-        let send_framing = Framing::from_name(&send_framing)
-            .ok_or_else(|| Error::Protocol(format!("unsupported framing {send_framing}")))?;
         Ok((
             Handshaken {
                 stream,
                 leftover: lines.take_rest(),
-                send_framing,
+                send_framing: d.send_framing,
                 recv_framing,
-                peer_timeout: peer_g.timeout(),
-                aemp: peer_g.is_aemp_ext(),
-                incarnation: peer_g.incarnation().map(str::to_owned),
-                dialer,
+                peer_timeout: d.greeting.timeout(),
+                aemp: d.greeting.is_aemp_ext(),
+                incarnation: d.greeting.incarnation().map(str::to_owned),
+                dialer: d.dialer,
+                first: unsent,
             },
-            peer,
+            d.peer,
         ))
+    }
+
+    /// Everything the two greetings decide, before a byte more is sent:
+    /// whether the connection may go on (and to which node's entry, which
+    /// it then claims), TLS, and our auth line.
+    fn decide(
+        self: &Arc<Net>,
+        [l1, l2]: [&str; 2],
+        [r1, r2]: [&str; 2],
+        conn: u64,
+        we_dialed: bool,
+        claimed: &mut Option<Arc<Peer>>,
+    ) -> Result<Decided> {
+        let peer_g = greeting::parse(r1)?;
+        greeting::check_nonce(r2)?;
+        if r1 == l1 && r2 == l2 {
+            return Err(Error::Protocol("the peer echoed our greeting".into()));
+        }
+        let peer_id = NodeId::new(&peer_g.node_id)?;
+        if peer_id == self.me {
+            return Err(Error::Protocol(format!("the peer claims our own node ID {}", self.me)));
+        }
+        let dialer = if we_dialed { self.me.clone() } else { peer_id.clone() };
+        let peer = loop {
+            let peer = self.peer(&peer_id);
+            *claimed = Some(peer.clone());
+            if self.claim(&peer, conn, &dialer, &peer_g)? {
+                break peer;
+            }
+            // That entry was forgotten in between: claim the node's new one.
+        };
+        let tls_on = greeting::tls_on(self.tls.is_some(), &peer_g);
+        let secret = self.cfg.secret.as_deref().filter(|s| !s.is_empty());
+        let sendable = greeting::sendable_auths(secret.is_some(), self.cfg.allow_tls_anon);
+        let method = greeting::choose_auth(&peer_g.auths, &sendable, tls_on).ok_or_else(|| {
+            Error::Auth(format!(
+                "no auth method in common with {peer_id} (it accepts {})",
+                peer_g.auths.join(",")
+            ))
+        })?;
+        let method =
+            AuthMethod::from_name(&method).ok_or_else(|| Error::Auth(format!("unknown method {method}")))?;
+        let framing =
+            greeting::choose_framing(&peer_g.framings, &greeting::OUR_FRAMINGS).ok_or_else(|| {
+                Error::Protocol(format!(
+                    "no framing in common with {peer_id} (it accepts {}; aemp speaks msgpack and json)",
+                    peer_g.framings.join(",")
+                ))
+            })?;
+        let send_framing = Framing::from_name(&framing)
+            .ok_or_else(|| Error::Protocol(format!("unsupported framing {framing}")))?;
+        let token = auth::token(method, secret, (l1, l2), (r1, r2))?;
+        let line = AuthLine { method: method.name().to_owned(), token, framing };
+        Ok(Decided {
+            auth_line: format!("{}\n", line.to_line()),
+            greeting: peer_g,
+            peer,
+            tls_on,
+            send_framing,
+            dialer,
+        })
     }
 
     /// Past the greeting: decides whether this connection may become the
@@ -1054,7 +1164,9 @@ impl Net {
         Ok(true)
     }
 
-    async fn data_phase(self: Arc<Net>, hs: Handshaken, peer: Arc<Peer>, conn: u64) -> Result<()> {
+    /// Makes a connection past its handshake the link to its node: Global's
+    /// opening messages and what was queued go out first.
+    fn become_link(self: &Arc<Net>, hs: Handshaken, peer: Arc<Peer>, conn: u64) -> Result<LiveLink> {
         let Handshaken {
             stream,
             leftover,
@@ -1064,13 +1176,14 @@ impl Net {
             aemp,
             incarnation,
             dialer,
+            first,
         } = hs;
         // Become the link.
         if peer.st.lock().up.is_some() {
             // This connection replaces a live one (the peer restarted, or a
             // 0.9 peer switched connections): Global starts over with it.
             crate::global::node_down(
-                &self,
+                self,
                 &peer.id,
                 &Reason::transport_error(peer.id.as_str(), "link replaced"),
             );
@@ -1085,7 +1198,7 @@ impl Net {
             // Global's opening messages, made only once this connection is
             // sure to be the link (lock order: a peer's state, then Global's,
             // then the address book or the peers' map; never another peer's).
-            let opening = crate::global::node_up_messages(&self, &peer.id);
+            let opening = crate::global::node_up_messages(self, &peer.id);
             st.claim = None;
             let old = st.up.take();
             if let Some(old) = &old {
@@ -1103,6 +1216,7 @@ impl Net {
                 dialer,
             });
             st.out.clear();
+            st.out.extend_from_slice(&first);
             let mons = if let Some(old) = &old {
                 // The old connection is gone: what it carried may be lost.
                 let restarted = old.incarnation.is_some() && old.incarnation != incarnation;
@@ -1138,7 +1252,7 @@ impl Net {
             self.fire_monitors(&peer, mons, reason);
         }
         tracing::info!(node = %peer.id, ?send_framing, ?recv_framing, "connection up");
-        crate::global::node_up(&self, &peer.id);
+        crate::global::node_up(self, &peer.id);
         self.up_event.notify_waiters();
         let (rd, wr): (Box<dyn AsyncRead + Unpin + Send>, WriteSide) = match stream {
             Link::Plain(tcp) => {
@@ -1152,21 +1266,46 @@ impl Net {
                 (Box::new(r), WriteSide::Tls(w))
             }
         };
+        Ok(LiveLink {
+            peer,
+            conn,
+            rd,
+            wr,
+            leftover,
+            send_framing,
+            recv_framing,
+            peer_timeout,
+            wake,
+            closed,
+            slot: None,
+        })
+    }
+
+    /// Carries a link's messages both ways until it closes or fails.
+    async fn run_link(self: Arc<Net>, link: LiveLink) {
+        let _slot = link.slot;
+        let (peer, conn) = (link.peer, link.conn);
         let wtimeout = secs((self.cfg.advertised_timeout() as f64 - self.cfg.network_latency).max(1.0));
         let writer = {
             let net = self.clone();
             let peer = peer.clone();
-            let wake = wake.clone();
-            async move { net.writer(peer, conn, wake, wr, wtimeout, send_framing).await }
+            let (wake, wr, framing) = (link.wake, link.wr, link.send_framing);
+            async move { net.writer(peer, conn, wake, wr, wtimeout, framing).await }
         };
-        let reader = self.clone().reader(peer.clone(), conn, rd, leftover, recv_framing, peer_timeout);
+        let reader = self.clone().reader(
+            peer.clone(),
+            conn,
+            link.rd,
+            link.leftover,
+            link.recv_framing,
+            link.peer_timeout,
+        );
         let text = tokio::select! {
             r = reader => r,
             r = writer => r,
-            _ = closed.cancelled() => "connection closed".to_owned(),
+            _ = link.closed.cancelled() => "connection closed".to_owned(),
         };
         self.fail(&peer, conn, &text);
-        Ok(())
     }
 
     async fn writer(
@@ -1331,12 +1470,26 @@ async fn connect_addr(addr: &str) -> std::io::Result<TcpStream> {
     }
 }
 
-/// Our greeting lines on a new connection, and what of them the socket
-/// did not take at once.
+/// Our greeting lines on a new connection, what of them is not written
+/// yet, and what the peer sent before we looked.
 struct Greeted {
     l1: String,
     l2: String,
     unsent: Vec<u8>,
+    /// The peer's greeting was in: ours leaves with our auth line.
+    held: bool,
+    early: Vec<u8>,
+}
+
+/// What a connection's two greetings decided (see `Net::decide`).
+struct Decided {
+    greeting: Greeting,
+    peer: Arc<Peer>,
+    tls_on: bool,
+    send_framing: Framing,
+    dialer: NodeId,
+    /// Our auth line, line end included.
+    auth_line: String,
 }
 
 /// A message from a peer: `[portname, payload...]`.
@@ -1406,6 +1559,66 @@ impl Drop for HandshakeSlot {
 /// open; given back when dropped.
 struct ConnSlot(Arc<Net>);
 
+/// A node entry a handshake has claimed; the claim is let go (for another
+/// connection or a later dial) unless the connection became the link, also
+/// when the handshake is dropped half-way.
+struct Claimed {
+    net: Arc<Net>,
+    conn: u64,
+    peer: Option<Arc<Peer>>,
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        let Some(p) = self.peer.take() else { return };
+        let mut st = p.st.lock();
+        if st.claim.as_ref().map(|c| c.0) == Some(self.conn) {
+            st.claim = None;
+        }
+        drop(st);
+        // A node ID heard only in a greeting that never authenticated is
+        // not a known node.
+        self.net.forget_if_unreachable(&p);
+    }
+}
+
+/// A dial made by `Net::dial_here`: when it ends (also when the caller
+/// gave up on it half-way), the node may be dialled again, and is at once
+/// when something waits for it.
+struct DialingHere {
+    net: Arc<Net>,
+    peer: Arc<Peer>,
+}
+
+impl Drop for DialingHere {
+    fn drop(&mut self) {
+        let mut st = self.peer.st.lock();
+        st.attempting = false;
+        st.dialing = st.up.is_none() && (!st.pending.is_empty() || !st.monitors.is_empty());
+        let redial = st.dialing;
+        drop(st);
+        if redial {
+            self.net.start_dial(self.peer.clone());
+        }
+    }
+}
+
+/// A connection that has become the link to its node (see `Net::run_link`).
+struct LiveLink {
+    peer: Arc<Peer>,
+    conn: u64,
+    rd: Box<dyn AsyncRead + Unpin + Send>,
+    wr: WriteSide,
+    leftover: Vec<u8>,
+    send_framing: Framing,
+    recv_framing: Framing,
+    peer_timeout: Option<f64>,
+    wake: Arc<Notify>,
+    closed: tokio_util::sync::CancellationToken,
+    /// Counts the connection while it lives (see `ConnSlot`).
+    slot: Option<ConnSlot>,
+}
+
 impl ConnSlot {
     /// A slot for a connection we dial (counted, never refused).
     fn take(net: &Arc<Net>) -> ConnSlot {
@@ -1438,6 +1651,9 @@ struct Handshaken {
     aemp: bool,
     incarnation: Option<String>,
     dialer: NodeId,
+    /// Handshake bytes still to go out ahead of any message (our auth line,
+    /// when it waited for the peer's to be checked).
+    first: Vec<u8>,
 }
 
 /// A byte stream: plain TCP or TLS.
@@ -1458,8 +1674,7 @@ impl Lines {
 
     async fn next<S: AsyncRead + Unpin>(&mut self, s: &mut S) -> Result<String> {
         loop {
-            if let Some((line, used)) = self.reader.next_line(&self.buf)? {
-                self.buf.drain(..used);
+            if let Some(line) = self.ready()? {
                 return Ok(line);
             }
             // Straight into the buffer: no chunk on the stack (it would
@@ -1470,6 +1685,14 @@ impl Lines {
                 return Err(Error::Protocol("connection closed during the handshake".into()));
             }
         }
+    }
+
+    /// The next line when it has arrived already.
+    fn ready(&mut self) -> Result<Option<String>> {
+        Ok(self.reader.next_line(&self.buf)?.map(|(line, used)| {
+            self.buf.drain(..used);
+            line
+        }))
     }
 
     fn take_rest(&mut self) -> Vec<u8> {
@@ -1723,4 +1946,130 @@ pub(crate) fn spawn(shared: &Arc<Shared>, node: &NodeId, name: &str, init: &str,
     m.extend(args.0);
     net.send_raw(node, Msg::from(m));
     port
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::NetConfig;
+
+    const SECRET: &str = "held-greeting";
+
+    async fn node(id: &str) -> (Node, Arc<Net>) {
+        let c = NetConfig { secret: Some(SECRET.into()), ..NetConfig::default() };
+        let node = Node::builder().id(id).net_config(c).build().await.unwrap();
+        let net = node.shared().net().unwrap().clone();
+        (node, net)
+    }
+
+    /// A socket pair on loopback: (the dialler's end, the acceptor's end).
+    async fn pair() -> (TcpStream, TcpStream) {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+        let (server, _) = l.accept().await.unwrap();
+        (client, server)
+    }
+
+    /// Sends a dialler's greeting and waits until the acceptor's socket
+    /// holds all of it.
+    async fn greet_first(client: &mut TcpStream, server: &TcpStream, id: &str) -> (String, String) {
+        let l1 = format!("aemp;0;{id};hmac_blake3_256;msgpack;timeout=30");
+        let l2 = greeting::new_nonce();
+        let bytes = format!("{l1}\n{l2}\n");
+        client.write_all(bytes.as_bytes()).await.unwrap();
+        let mut peek = vec![0u8; bytes.len()];
+        while server.peek(&mut peek).await.unwrap() < bytes.len() {
+            tokio::task::yield_now().await;
+        }
+        (l1, l2)
+    }
+
+    async fn read_line(r: &mut BufReader<TcpStream>) -> Option<String> {
+        let mut s = String::new();
+        (r.read_line(&mut s).await.unwrap() > 0).then(|| s.trim_end().to_owned())
+    }
+
+    #[tokio::test]
+    async fn an_acceptor_greeted_first_sends_its_greeting_with_its_auth_line() {
+        let (_node, net) = node("held-acceptor").await;
+        let (mut client, server) = pair().await;
+        let (l1, l2) = greet_first(&mut client, &server, "held-dialler").await;
+        let greeted = net.greet_now(&server, false);
+        assert!(greeted.held, "the dialler's greeting was in: ours waits for our auth line");
+        let mut nothing = [0u8; 1];
+        assert!(client.try_read(&mut nothing).is_err(), "nothing was written yet");
+        let hs = tokio::spawn({
+            let net = net.clone();
+            async move { net.establish(server, false, greeted, None, None).await.map(|_| ()) }
+        });
+        let mut r = BufReader::new(client);
+        let r1 = read_line(&mut r).await.unwrap();
+        let r2 = read_line(&mut r).await.unwrap();
+        assert!(r1.starts_with("aemp;0;held-acceptor;"), "{r1}");
+        let a = AuthLine::parse(&read_line(&mut r).await.unwrap()).unwrap();
+        let m = AuthMethod::from_name(&a.method).unwrap();
+        auth::verify(m, Some(SECRET), (&l1, &l2), (&r1, &r2), &a.token).unwrap();
+        // Ours, and the acceptor takes the link.
+        let tok = auth::token(AuthMethod::HmacBlake3, Some(SECRET), (&l1, &l2), (&r1, &r2)).unwrap();
+        r.get_mut().write_all(format!("hmac_blake3_256;{tok};msgpack\n").as_bytes()).await.unwrap();
+        hs.await.unwrap().unwrap();
+        assert!(net.is_up(&NodeId::new("held-dialler").unwrap()));
+    }
+
+    #[tokio::test]
+    async fn a_dialler_with_the_acceptors_auth_line_in_hand_checks_it_before_sending_its_own() {
+        let (_node, net) = node("fast-dialler").await;
+        let (client, server) = pair().await;
+        let greeted = net.greet_now(&client, true);
+        // The acceptor reads that greeting and answers with greeting and
+        // auth line at once.
+        let mut r = BufReader::new(server);
+        let (l1, l2) = (read_line(&mut r).await.unwrap(), read_line(&mut r).await.unwrap());
+        let a1 = "aemp;0;fast-acceptor;hmac_blake3_256;msgpack;timeout=30".to_owned();
+        let a2 = greeting::new_nonce();
+        let tok = auth::token(AuthMethod::HmacBlake3, Some(SECRET), (&a1, &a2), (&l1, &l2)).unwrap();
+        r.get_mut()
+            .write_all(format!("{a1}\n{a2}\nhmac_blake3_256;{tok};msgpack\n").as_bytes())
+            .await
+            .unwrap();
+        let link = net.establish(client, true, greeted, None, None).await.unwrap();
+        // The link is up, and the dialler's auth line is the first thing
+        // it will write.
+        assert!(net.is_up(&link.peer.id));
+        assert!(link.peer.st.lock().out.starts_with(b"hmac_blake3_256;"));
+        tokio::spawn(net.clone().run_link(link));
+        let a = AuthLine::parse(&read_line(&mut r).await.unwrap()).unwrap();
+        let m = AuthMethod::from_name(&a.method).unwrap();
+        auth::verify(m, Some(SECRET), (&a1, &a2), (&l1, &l2), &a.token).unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_acceptor_greets_a_silent_dialler_at_once() {
+        let (_node, net) = node("quick-acceptor").await;
+        let (client, server) = pair().await;
+        let greeted = net.greet_now(&server, false);
+        assert!(!greeted.held && greeted.unsent.is_empty());
+        let mut r = BufReader::new(client);
+        assert!(read_line(&mut r).await.unwrap().starts_with("aemp;0;quick-acceptor;"));
+        greeting::check_nonce(&read_line(&mut r).await.unwrap()).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_refused_dialler_still_learns_who_refused_it() {
+        let (_node, net) = node("refuser").await;
+        let (mut client, server) = pair().await;
+        // A greeting that claims the acceptor's own ID is refused.
+        greet_first(&mut client, &server, "refuser").await;
+        let greeted = net.greet_now(&server, false);
+        assert!(greeted.held);
+        let e = net.establish(server, false, greeted, None, None).await.err().unwrap();
+        assert!(e.to_string().contains("our own node ID"), "{e}");
+        let mut r = BufReader::new(client);
+        assert!(read_line(&mut r).await.unwrap().starts_with("aemp;0;refuser;"));
+        greeting::check_nonce(&read_line(&mut r).await.unwrap()).unwrap();
+        assert_eq!(read_line(&mut r).await, None, "closed with no auth line");
+    }
 }
