@@ -7,6 +7,12 @@
 //! The bench starts a copy of itself as the server process.
 //! `AEMP_BENCH_ONLY=msgpack|json|setup` runs only one framing's figures,
 //! or only the connection set-up.
+//!
+//! Set-up is sampled one at a time, each kind in turn (bare TCP, aemp link
+//! up, aemp first request, the same with TLS), and each sample starts the
+//! same way: the server has seen the previous sample's node go, and one
+//! untimed bare TCP set-up to the server process has just run. The median
+//! and the mean of the samples are printed.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -30,7 +36,7 @@ fn one_way() -> u64 {
     mode::count(1_000_000, 10_000)
 }
 fn setups() -> u32 {
-    mode::count(200, 5)
+    mode::count(600, 5)
 }
 const SECRET: &str = "bench-secret";
 
@@ -212,39 +218,54 @@ async fn raw_one_way(addr: &str) -> f64 {
     one_way() as f64 / t0.elapsed().as_secs_f64()
 }
 
-/// Mean time from a fresh node's first use of a server until the link is
+/// The time from a fresh node's first use of a server until the link is
 /// up (TCP connect, greeting and auth lines each way: `Node::connect`), or
 /// with `first_request`, until a first request is answered over it.
-async fn aemp_setup(addr: &str, server: &str, tls: Option<&str>, first_request: bool) -> Duration {
-    let id = NodeId::new(server).unwrap();
-    let mut total = Duration::ZERO;
-    for _ in 0..setups() {
-        let node = Node::builder().net_config(cfg(false, "msgpack", tls)).build().await.unwrap();
-        node.add_node_addr(&id, addr);
-        let t0 = Instant::now();
-        if first_request {
-            node.call(&id.node_port(), msg!["info"], Duration::from_secs(10)).await.unwrap();
-        } else {
-            node.connect(&id, Duration::from_secs(10)).await.unwrap();
-        }
-        total += t0.elapsed();
-        node.shutdown().await;
+/// The node is shut down and the server has seen it go (see `settle`).
+async fn aemp_setup(control: &Node, addr: &str, tls: Option<&str>, first_request: bool) -> Duration {
+    let server = &control.up_nodes()[0];
+    let node = Node::builder().net_config(cfg(false, "msgpack", tls)).build().await.unwrap();
+    node.add_node_addr(server, addr);
+    let t0 = Instant::now();
+    if first_request {
+        node.call(&server.node_port(), msg!["info"], Duration::from_secs(10)).await.unwrap();
+    } else {
+        node.connect(server, Duration::from_secs(10)).await.unwrap();
     }
-    total / setups()
+    let t = t0.elapsed();
+    node.shutdown().await;
+    settle(control, node.id()).await;
+    t
 }
 
-async fn raw_setup(addr: &str) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..setups() {
-        let t0 = Instant::now();
-        let mut s = TcpStream::connect(addr.parse::<std::net::SocketAddr>().unwrap()).await.unwrap();
-        s.set_nodelay(true).unwrap();
-        s.write_all(&[0, 0, 0, 0]).await.unwrap();
-        let mut b = [0u8; 1];
-        s.read_exact(&mut b).await.unwrap();
-        total += t0.elapsed();
+/// Asks the server (over `control`'s link) which nodes it is linked to,
+/// until `gone` is not among them: the next sample then starts with no
+/// work left over from this one, on either side.
+async fn settle(control: &Node, gone: &NodeId) {
+    let server = &control.up_nodes()[0];
+    loop {
+        let up = control.call(&server.node_port(), msg!["up_nodes"], Duration::from_secs(10)).await.unwrap();
+        if !up.iter().any(|v| v.as_str() == Some(gone.as_str())) {
+            return;
+        }
     }
-    total / setups()
+}
+
+/// The time of a bare TCP connect plus one short frame each way.
+async fn raw_setup(addr: &str) -> Duration {
+    let t0 = Instant::now();
+    let mut s = TcpStream::connect(addr.parse::<std::net::SocketAddr>().unwrap()).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    s.write_all(&[0, 0, 0, 0]).await.unwrap();
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).await.unwrap();
+    t0.elapsed()
+}
+
+/// The median and the mean of some times.
+fn p50_mean(mut v: Vec<Duration>) -> (Duration, Duration) {
+    v.sort();
+    (v[v.len() / 2], v.iter().sum::<Duration>() / v.len() as u32)
 }
 
 fn cpus() -> String {
@@ -316,23 +337,36 @@ async fn client() {
         // blocks on the runtime: a task the dial spawns then starts on the
         // caller's worker instead of waking a parked one.
         let (raw_s, plain_s, tls_s, pem_s) = (raw.clone(), plain.clone(), tls_addr.clone(), pem.clone());
-        // Best of three alternating rounds of each, to damp the noise of a
-        // shared machine.
-        let (base, up, first, tls_up, tls_first) = tokio::spawn(async move {
-            let mut best = [Duration::MAX; 5];
-            for _ in 0..3 {
-                let round = [
-                    raw_setup(&raw_s).await,
-                    aemp_setup(&plain_s, "bench-server", None, false).await,
-                    aemp_setup(&plain_s, "bench-server", None, true).await,
-                    aemp_setup(&tls_s, "bench-tls", Some(&pem_s), false).await,
-                    aemp_setup(&tls_s, "bench-tls", Some(&pem_s), true).await,
-                ];
-                for (b, r) in best.iter_mut().zip(round) {
-                    *b = (*b).min(r);
+        // Long-lived nodes linked to each server, to let every sample start
+        // from the same quiet state.
+        let control = Node::builder().net_config(cfg(false, "msgpack", None)).build().await.unwrap();
+        control.add_node_addr(&server, plain.as_str());
+        control.connect(&server, Duration::from_secs(10)).await.unwrap();
+        let tls_server = NodeId::new("bench-tls").unwrap();
+        let tls_control =
+            Node::builder().net_config(cfg(false, "msgpack", Some(&pem))).build().await.unwrap();
+        tls_control.add_node_addr(&tls_server, tls_addr.as_str());
+        tls_control.connect(&tls_server, Duration::from_secs(10)).await.unwrap();
+        // One sample of each in turn, so that a slow spell of a shared
+        // machine hits all of them alike. Each sample starts the same way:
+        // nothing left over from the one before (see `settle`), and one
+        // untimed bare set-up to the same server process just done, so
+        // that raw and aemp samples alike start warm.
+        let [base, up, first, tls_up, tls_first] = tokio::spawn(async move {
+            let mut all: [Vec<Duration>; 5] = Default::default();
+            for _ in 0..setups() {
+                for (i, a) in all.iter_mut().enumerate() {
+                    raw_setup(&raw_s).await;
+                    a.push(match i {
+                        0 => raw_setup(&raw_s).await,
+                        1 => aemp_setup(&control, &plain_s, None, false).await,
+                        2 => aemp_setup(&control, &plain_s, None, true).await,
+                        3 => aemp_setup(&tls_control, &tls_s, Some(&pem_s), false).await,
+                        _ => aemp_setup(&tls_control, &tls_s, Some(&pem_s), true).await,
+                    });
                 }
             }
-            (best[0], best[1], best[2], best[3], best[4])
+            all.map(p50_mean)
         })
         .await
         .unwrap();
@@ -342,13 +376,15 @@ async fn client() {
             ("connection set-up with TLS (link up)", tls_up, "(reported)"),
             ("TLS set-up + first request answered", tls_first, "(reported)"),
         ] {
-            line(
-                what,
-                format!("{ours:?}"),
-                format!("{base:?}"),
-                ours.as_secs_f64() / base.as_secs_f64(),
-                target,
-            );
+            for (stat, ours, base) in [("median", ours.0, base.0), ("mean", ours.1, base.1)] {
+                line(
+                    &format!("{what}, {stat}"),
+                    format!("{ours:.1?}"),
+                    format!("{base:.1?}"),
+                    ours.as_secs_f64() / base.as_secs_f64(),
+                    target,
+                );
+            }
         }
     }
     drop(child.stdin.take());

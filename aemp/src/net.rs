@@ -686,7 +686,7 @@ impl Net {
             let net = self.clone();
             // Greet at once, before the connection's task starts: the peer
             // waits for our lines before it can authenticate (see greet_now).
-            let greeted = self.greet_now(&sock, false);
+            let greeted = self.greet_now(&sock, Some(addr), false);
             if let Some(shared) = self.shared() {
                 crate::node::spawn_tracked(&shared, async move {
                     let _slot = slot;
@@ -748,10 +748,9 @@ impl Net {
     async fn dial_addr(self: &Arc<Net>, peer: &Arc<Peer>, addr: &str) -> Option<LiveLink> {
         peer.st.lock().attempting = true;
         tracing::trace!(node = %peer.id, addr, "dialling");
-        let connect = tokio::time::timeout(secs(self.cfg.network_latency.max(1.0)), connect_addr(addr));
-        let link = match connect.await {
-            Ok(Ok(sock)) => {
-                let greeted = self.greet_now(&sock, true);
+        let link = match connect_addr(addr, secs(self.cfg.network_latency.max(1.0))).await {
+            Some(Ok(sock)) => {
+                let greeted = self.greet_now(&sock, addr.parse().ok(), true);
                 match self.establish(sock, true, greeted, None, None).await {
                     Ok(link) => Some(link),
                     Err(e) => {
@@ -766,11 +765,11 @@ impl Net {
                     }
                 }
             }
-            Ok(Err(e)) => {
+            Some(Err(e)) => {
                 tracing::debug!(node = %peer.id, addr, "connect failed: {e}");
                 None
             }
-            Err(_) => {
+            None => {
                 tracing::debug!(node = %peer.id, addr, "connect timed out");
                 None
             }
@@ -821,14 +820,14 @@ impl Net {
         found: impl FnOnce(&NodeId),
         named: &mut Option<NodeId>,
     ) -> Result<NodeId> {
-        let sock = tokio::time::timeout(secs(self.cfg.network_latency.max(1.0)), connect_addr(addr))
+        let sock = connect_addr(addr, secs(self.cfg.network_latency.max(1.0)))
             .await
-            .map_err(|_| Error::Timeout(format!("connect to {addr}")))??;
+            .ok_or_else(|| Error::Timeout(format!("connect to {addr}")))??;
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         // We dialled this connection, though we learn the node's ID only
         // from its greeting.
         let (tx_named, rx_named) = tokio::sync::oneshot::channel();
-        let greeted = self.greet_now(&sock, true);
+        let greeted = self.greet_now(&sock, addr.parse().ok(), true);
         let conn = self.run_connection_reporting(sock, true, greeted, None, Some((tx, tx_named)));
         tokio::pin!(conn);
         // Report the node as soon as the handshake names it, then run the
@@ -877,14 +876,13 @@ impl Net {
     ) -> Result<LiveLink> {
         // Accepted connections hold their slot already (see accept_loop).
         let slot = we_dialed.then(|| ConnSlot::take(self));
-        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let mut greeted = greeted;
+        let conn = greeted.conn;
         let deadline = Instant::now() + secs(self.cfg.handshake_timeout);
-        let mut claimed = Claimed { net: self.clone(), conn, peer: None };
-        let hs = tokio::time::timeout_at(
-            deadline,
-            self.handshake(sock, greeted, conn, we_dialed, &mut claimed.peer),
-        )
-        .await;
+        let mut claimed = Claimed { net: self.clone(), conn, peer: greeted.claimed.take() };
+        let hs =
+            tokio::time::timeout_at(deadline, self.handshake(sock, greeted, we_dialed, &mut claimed.peer))
+                .await;
         drop(hs_slot);
         let hs = match hs {
             Ok(r) => r,
@@ -913,62 +911,94 @@ impl Net {
     /// A dialler writes them at once (a new socket's send buffer is empty,
     /// so it takes them whole): the peer needs them before it can
     /// authenticate, so they go out before the connection's task is even
-    /// scheduled. An acceptor first takes what the dialler has sent so far;
-    /// when that is its whole greeting, our greeting waits a moment and
-    /// leaves in one write with our auth line, which then needs no second
-    /// wake-up of the dialler. Neither side ever waits for the other's
-    /// greeting before sending its own (SPEC A.2).
-    fn greet_now(&self, sock: &TcpStream, we_dialed: bool) -> Greeted {
+    /// scheduled. An acceptor first takes what the dialler has sent so far.
+    /// When that is its whole greeting, the acceptor decides on the
+    /// connection right here and sends its greeting and auth line in one
+    /// write, which needs one wake-up of the dialler instead of two.
+    /// Neither side ever waits for the other's greeting before sending its
+    /// own (SPEC A.2). `peer_addr` is the peer's address when the caller
+    /// knows it already (the socket is asked otherwise).
+    fn greet_now(
+        self: &Arc<Net>,
+        sock: &TcpStream,
+        peer_addr: Option<SocketAddr>,
+        we_dialed: bool,
+    ) -> Greeted {
         let _ = sock.set_nodelay(true);
-        let peeraddr = sock.peer_addr().ok().map(|a: SocketAddr| a.to_string());
+        let peer_addr = peer_addr.or_else(|| sock.peer_addr().ok()).map(|a| a.to_string());
         let mut ours = greeting::our_greeting(
             self.me.as_str(),
             self.cfg.allow_cleartext,
             self.cfg.allow_tls_anon,
             self.tls.is_some(),
             self.cfg.advertised_timeout(),
-            peeraddr.as_deref(),
+            peer_addr.as_deref(),
             &self.incarnation,
             greeting::PROVIDER,
         );
         ours.framings = self.cfg.framings.clone();
         let l1 = ours.to_line();
         let l2 = greeting::new_nonce();
-        let bytes = format!("{l1}\n{l2}\n").into_bytes();
-        let mut early = Vec::new();
+        let mut out = format!("{l1}\n{l2}\n").into_bytes();
+        let mut g = Greeted {
+            l1,
+            l2,
+            unsent: Vec::new(),
+            lines: Lines::new(self.cfg.max_line),
+            conn: self.next_conn.fetch_add(1, Ordering::Relaxed),
+            claimed: None,
+            decided: None,
+        };
         if !we_dialed {
-            early.reserve(1024);
-            let _ = sock.try_read_buf(&mut early);
-            if early.iter().filter(|&&b| b == b'\n').count() >= 2 {
-                return Greeted { l1, l2, unsent: bytes, held: true, early };
-            }
+            g.lines.buf.reserve(1024);
+            let _ = sock.try_read_buf(&mut g.lines.buf);
+            g.decided = match g.lines.ready_pair() {
+                Ok(Some((r1, r2))) => {
+                    let d = self.decide([&g.l1, &g.l2], [&r1, &r2], g.conn, false, &mut g.claimed);
+                    // Under TLS the auth line waits for the TLS handshake.
+                    if let Ok(d) = &d {
+                        if !d.tls_on {
+                            out.extend_from_slice(d.auth_line.as_bytes());
+                        }
+                    }
+                    Some(d.map(|d| (r1, r2, d)))
+                }
+                Ok(None) => None,
+                Err(e) => Some(Err(e)),
+            };
         }
-        let written = sock.try_write(&bytes).unwrap_or(0);
-        Greeted { l1, l2, unsent: bytes[written..].to_vec(), held: false, early }
+        let written = sock.try_write(&out).unwrap_or(0);
+        out.drain(..written);
+        g.unsent = out;
+        g
     }
 
     async fn handshake(
         self: &Arc<Net>,
         sock: TcpStream,
         greeted: Greeted,
-        conn: u64,
         we_dialed: bool,
         claimed: &mut Option<Arc<Peer>>,
     ) -> Result<(Handshaken, Arc<Peer>)> {
-        let Greeted { l1, l2, mut unsent, held, early } = greeted;
+        let Greeted { l1, l2, mut unsent, mut lines, conn, decided, .. } = greeted;
         let mut stream = Link::Plain(sock);
-        if !held && !unsent.is_empty() {
-            stream.write_all(&unsent).await?;
-            unsent.clear();
-        }
-        let mut lines = Lines::new(self.cfg.max_line);
-        lines.buf.extend_from_slice(&early);
-        tracing::trace!(conn, held, "greeting sent");
-        let r1 = lines.next(&mut stream).await?;
-        tracing::trace!(conn, "greeting received");
-        let r2 = lines.next(&mut stream).await?;
-        let d = match self.decide([&l1, &l2], [&r1, &r2], conn, we_dialed, claimed) {
-            Ok(d) => d,
+        let decided_early = decided.is_some();
+        let decided = match decided {
+            // An acceptor decided when it saw the dialler's greeting.
+            Some(d) => d,
+            None => {
+                if !unsent.is_empty() {
+                    stream.write_all(&unsent).await?;
+                    unsent.clear();
+                }
+                let r1 = lines.next(&mut stream).await?;
+                tracing::trace!(conn, "greeting received");
+                let r2 = lines.next(&mut stream).await?;
+                self.decide([&l1, &l2], [&r1, &r2], conn, we_dialed, claimed).map(|d| (r1, r2, d))
+            }
+        };
+        let (r1, r2, d) = match decided {
+            Ok(x) => x,
             Err(e) => {
                 // Refused: the peer still learns who refused it (a seed
                 // dialled twice is known by the ID it gave).
@@ -978,6 +1008,8 @@ impl Net {
                 return Err(e);
             }
         };
+        // An acceptor's auth line may have gone with its greeting already.
+        let auth_queued = decided_early && !d.tls_on;
         let peer_id = &d.peer.id;
         if d.tls_on {
             // TLS starts after both greetings, before the auth lines.
@@ -1007,11 +1039,12 @@ impl Net {
                 ))
             };
         }
-        // Our auth line (after our greeting, when that waited for it).
-        // When theirs is in already (it came with their greeting), it is
-        // checked first, and ours leaves with the link's first messages:
-        // one write, one wake-up of the peer.
-        unsent.extend_from_slice(d.auth_line.as_bytes());
+        // Our auth line. When theirs is in already (it came with their
+        // greeting), it is checked first, and ours leaves with the link's
+        // first messages: one write, one wake-up of the peer.
+        if !auth_queued {
+            unsent.extend_from_slice(d.auth_line.as_bytes());
+        }
         let ra = match lines.ready()? {
             Some(line) => line,
             None => {
@@ -1461,24 +1494,58 @@ pub(crate) fn route_incoming(shared: &Arc<Shared>, from: &NodeId, msg: Vec<Value
     }
 }
 
-/// Connects to `host:port`; a literal IP address skips the resolver (which
-/// runs on a blocking thread).
-async fn connect_addr(addr: &str) -> std::io::Result<TcpStream> {
-    match addr.parse::<SocketAddr>() {
-        Ok(a) => TcpStream::connect(a).await,
-        Err(_) => TcpStream::connect(addr).await,
+/// Connects to `host:port` within `limit` (`None` when it timed out); a
+/// literal IP address skips the resolver (which runs on a blocking thread).
+///
+/// A connect on loopback or a fast LAN is done by the next turn of the
+/// reactor, so it gets that turn before the timer is armed: arming a timer
+/// on an idle runtime wakes its parked I/O driver, which costs a set-up
+/// more than the connect itself.
+async fn connect_addr(addr: &str, limit: Duration) -> Option<std::io::Result<TcpStream>> {
+    let connect = async {
+        match addr.parse::<SocketAddr>() {
+            Ok(a) => TcpStream::connect(a).await,
+            Err(_) => TcpStream::connect(addr).await,
+        }
+    };
+    let mut connect = std::pin::pin!(connect);
+    if let Some(r) = poll_once(connect.as_mut()).await {
+        return Some(r);
     }
+    tokio::task::yield_now().await;
+    if let Some(r) = poll_once(connect.as_mut()).await {
+        return Some(r);
+    }
+    tokio::time::timeout(limit, connect).await.ok()
 }
 
-/// Our greeting lines on a new connection, what of them is not written
-/// yet, and what the peer sent before we looked.
+/// Polls `f` once: its output if it is ready.
+async fn poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {
+    let mut f = f;
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match Pin::new(&mut f).poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+/// A new connection past `Net::greet_now`.
 struct Greeted {
+    /// Our greeting lines.
     l1: String,
     l2: String,
+    /// What the socket did not take of ours at once.
     unsent: Vec<u8>,
-    /// The peer's greeting was in: ours leaves with our auth line.
-    held: bool,
-    early: Vec<u8>,
+    /// What the peer sent so far.
+    lines: Lines,
+    conn: u64,
+    /// The node entry the connection claimed, if it got that far.
+    claimed: Option<Arc<Peer>>,
+    /// An acceptor that had the dialler's greeting: its lines and what
+    /// they decided.
+    decided: Option<Result<(String, String, Decided)>>,
 }
 
 /// What a connection's two greetings decided (see `Net::decide`).
@@ -1685,6 +1752,15 @@ impl Lines {
                 return Err(Error::Protocol("connection closed during the handshake".into()));
             }
         }
+    }
+
+    /// The next two lines when both have arrived already.
+    fn ready_pair(&mut self) -> Result<Option<(String, String)>> {
+        if self.buf.iter().filter(|&&b| b == b'\n').count() < 2 {
+            return Ok(None);
+        }
+        let first = self.ready()?;
+        Ok(first.zip(self.ready()?))
     }
 
     /// The next line when it has arrived already.
@@ -1997,14 +2073,9 @@ mod tests {
         let (_node, net) = node("held-acceptor").await;
         let (mut client, server) = pair().await;
         let (l1, l2) = greet_first(&mut client, &server, "held-dialler").await;
-        let greeted = net.greet_now(&server, false);
-        assert!(greeted.held, "the dialler's greeting was in: ours waits for our auth line");
-        let mut nothing = [0u8; 1];
-        assert!(client.try_read(&mut nothing).is_err(), "nothing was written yet");
-        let hs = tokio::spawn({
-            let net = net.clone();
-            async move { net.establish(server, false, greeted, None, None).await.map(|_| ()) }
-        });
+        let greeted = net.greet_now(&server, None, false);
+        assert!(greeted.decided.is_some(), "the dialler's greeting was in");
+        // Greeting and auth line are out before the connection's task runs.
         let mut r = BufReader::new(client);
         let r1 = read_line(&mut r).await.unwrap();
         let r2 = read_line(&mut r).await.unwrap();
@@ -2012,6 +2083,10 @@ mod tests {
         let a = AuthLine::parse(&read_line(&mut r).await.unwrap()).unwrap();
         let m = AuthMethod::from_name(&a.method).unwrap();
         auth::verify(m, Some(SECRET), (&l1, &l2), (&r1, &r2), &a.token).unwrap();
+        let hs = tokio::spawn({
+            let net = net.clone();
+            async move { net.establish(server, false, greeted, None, None).await.map(|_| ()) }
+        });
         // Ours, and the acceptor takes the link.
         let tok = auth::token(AuthMethod::HmacBlake3, Some(SECRET), (&l1, &l2), (&r1, &r2)).unwrap();
         r.get_mut().write_all(format!("hmac_blake3_256;{tok};msgpack\n").as_bytes()).await.unwrap();
@@ -2023,7 +2098,7 @@ mod tests {
     async fn a_dialler_with_the_acceptors_auth_line_in_hand_checks_it_before_sending_its_own() {
         let (_node, net) = node("fast-dialler").await;
         let (client, server) = pair().await;
-        let greeted = net.greet_now(&client, true);
+        let greeted = net.greet_now(&client, None, true);
         // The acceptor reads that greeting and answers with greeting and
         // auth line at once.
         let mut r = BufReader::new(server);
@@ -2050,8 +2125,8 @@ mod tests {
     async fn an_acceptor_greets_a_silent_dialler_at_once() {
         let (_node, net) = node("quick-acceptor").await;
         let (client, server) = pair().await;
-        let greeted = net.greet_now(&server, false);
-        assert!(!greeted.held && greeted.unsent.is_empty());
+        let greeted = net.greet_now(&server, None, false);
+        assert!(greeted.decided.is_none() && greeted.unsent.is_empty());
         let mut r = BufReader::new(client);
         assert!(read_line(&mut r).await.unwrap().starts_with("aemp;0;quick-acceptor;"));
         greeting::check_nonce(&read_line(&mut r).await.unwrap()).unwrap();
@@ -2063,8 +2138,8 @@ mod tests {
         let (mut client, server) = pair().await;
         // A greeting that claims the acceptor's own ID is refused.
         greet_first(&mut client, &server, "refuser").await;
-        let greeted = net.greet_now(&server, false);
-        assert!(greeted.held);
+        let greeted = net.greet_now(&server, None, false);
+        assert!(greeted.decided.is_some());
         let e = net.establish(server, false, greeted, None, None).await.err().unwrap();
         assert!(e.to_string().contains("our own node ID"), "{e}");
         let mut r = BufReader::new(client);
