@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use aemp::tls::TlsSetup;
 use aemp::{msg, NetConfig, Node, NodeId, PortId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
@@ -106,10 +107,32 @@ async fn raw_server(l: TcpListener) {
     }
 }
 
+/// The baseline for TLS set-up: rustls with the nodes' certificate scheme,
+/// then one short frame each way.
+async fn raw_tls_server(l: TcpListener, pem: String) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(TlsSetup::from_pem(&pem).unwrap().server_config());
+    loop {
+        let Ok((s, _)) = l.accept().await else { return };
+        let _ = s.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(mut s) = acceptor.accept(s).await else { return };
+            let mut len = [0u8; 4];
+            if s.read_exact(&mut len).await.is_ok() {
+                let _ = s.write_all(&[1]).await;
+                let _ = s.flush().await;
+            }
+        });
+    }
+}
+
 async fn server(pem: String) {
     let raw = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let raw_addr = raw.local_addr().unwrap();
     tokio::spawn(raw_server(raw));
+    let raw_tls = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let raw_tls_addr = raw_tls.local_addr().unwrap();
+    tokio::spawn(raw_tls_server(raw_tls, pem.clone()));
     let plain =
         Node::builder().id("bench-server").net_config(cfg(true, "msgpack", None)).build().await.unwrap();
     let tls =
@@ -130,8 +153,9 @@ async fn server(pem: String) {
         })
         .unwrap();
     }
-    child::announce_and_serve(&format!("{} {} {}", plain.listen_addrs()[0], tls.listen_addrs()[0], raw_addr))
-        .await;
+    let addrs =
+        format!("{} {} {} {}", plain.listen_addrs()[0], tls.listen_addrs()[0], raw_addr, raw_tls_addr);
+    child::announce_and_serve(&addrs).await;
 }
 
 // ---- the client process -------------------------------------------------------
@@ -262,6 +286,22 @@ async fn raw_setup(addr: &str) -> Duration {
     t0.elapsed()
 }
 
+/// [`raw_setup`] under TLS: a TLS handshake with the nodes' certificate
+/// scheme (the client checks the server's certificate), then one short
+/// frame each way.
+async fn raw_tls_setup(addr: &str, tls: &TlsSetup) -> Duration {
+    let connector = tokio_rustls::TlsConnector::from(tls.client_config());
+    let t0 = Instant::now();
+    let s = TcpStream::connect(addr.parse::<std::net::SocketAddr>().unwrap()).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut s = connector.connect(aemp::tls::server_name(), s).await.unwrap();
+    s.write_all(&[0, 0, 0, 0]).await.unwrap();
+    s.flush().await.unwrap();
+    let mut b = [0u8; 1];
+    s.read_exact(&mut b).await.unwrap();
+    t0.elapsed()
+}
+
 /// The median and the mean of some times.
 fn p50_mean(mut v: Vec<Duration>) -> (Duration, Duration) {
     v.sort();
@@ -280,7 +320,11 @@ fn cpus() -> String {
 }
 
 fn line(what: &str, ours: String, base: String, ratio: f64, target: &str) {
-    println!("{what:<40} aemp {ours:>12}   raw TCP {base:>12}   ratio {ratio:>5.2}   target {target}");
+    line_against("raw TCP", what, ours, base, ratio, target);
+}
+
+fn line_against(baseline: &str, what: &str, ours: String, base: String, ratio: f64, target: &str) {
+    println!("{what:<40} aemp {ours:>12}   {baseline} {base:>12}   ratio {ratio:>5.2}   target {target}");
 }
 
 async fn client() {
@@ -296,7 +340,7 @@ async fn client() {
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
     let addrs: Vec<String> = first.split_whitespace().map(str::to_owned).collect();
-    let (plain, tls_addr, raw) = (&addrs[0], &addrs[1], &addrs[2]);
+    let (plain, tls_addr, raw, raw_tls) = (&addrs[0], &addrs[1], &addrs[2], &addrs[3]);
     println!("CPUs allowed: {} (server process inherits the same)", cpus());
     let server = NodeId::new("bench-server").unwrap();
     let only = std::env::var("AEMP_BENCH_ONLY").ok();
@@ -337,6 +381,8 @@ async fn client() {
         // blocks on the runtime: a task the dial spawns then starts on the
         // caller's worker instead of waking a parked one.
         let (raw_s, plain_s, tls_s, pem_s) = (raw.clone(), plain.clone(), tls_addr.clone(), pem.clone());
+        let raw_tls_s = raw_tls.clone();
+        let tls_setup = TlsSetup::from_pem(&pem).unwrap();
         // Long-lived nodes linked to each server, to let every sample start
         // from the same quiet state.
         let control = Node::builder().net_config(cfg(false, "msgpack", None)).build().await.unwrap();
@@ -352,8 +398,8 @@ async fn client() {
         // nothing left over from the one before (see `settle`), and one
         // untimed bare set-up to the same server process just done, so
         // that raw and aemp samples alike start warm.
-        let [base, up, first, tls_up, tls_first] = tokio::spawn(async move {
-            let mut all: [Vec<Duration>; 5] = Default::default();
+        let [base, up, first, tls_base, tls_up, tls_first] = tokio::spawn(async move {
+            let mut all: [Vec<Duration>; 6] = Default::default();
             for _ in 0..setups() {
                 for (i, a) in all.iter_mut().enumerate() {
                     raw_setup(&raw_s).await;
@@ -361,7 +407,8 @@ async fn client() {
                         0 => raw_setup(&raw_s).await,
                         1 => aemp_setup(&control, &plain_s, None, false).await,
                         2 => aemp_setup(&control, &plain_s, None, true).await,
-                        3 => aemp_setup(&tls_control, &tls_s, Some(&pem_s), false).await,
+                        3 => raw_tls_setup(&raw_tls_s, &tls_setup).await,
+                        4 => aemp_setup(&tls_control, &tls_s, Some(&pem_s), false).await,
                         _ => aemp_setup(&tls_control, &tls_s, Some(&pem_s), true).await,
                     });
                 }
@@ -370,14 +417,15 @@ async fn client() {
         })
         .await
         .unwrap();
-        for (what, ours, target) in [
-            ("connection set-up (link up)", up, "<= 2x"),
-            ("set-up + first request answered", first, "(reported)"),
-            ("connection set-up with TLS (link up)", tls_up, "(reported)"),
-            ("TLS set-up + first request answered", tls_first, "(reported)"),
+        for (what, ours, base, baseline, target) in [
+            ("connection set-up (link up)", up, base, "raw TCP", "<= 2x"),
+            ("set-up + first request answered", first, base, "raw TCP", "(reported)"),
+            ("TLS set-up (link up)", tls_up, tls_base, "raw TLS", "(reported)"),
+            ("TLS set-up + first request answered", tls_first, tls_base, "raw TLS", "(reported)"),
         ] {
             for (stat, ours, base) in [("median", ours.0, base.0), ("mean", ours.1, base.1)] {
-                line(
+                line_against(
+                    baseline,
                     &format!("{what}, {stat}"),
                     format!("{ours:.1?}"),
                     format!("{base:.1?}"),
