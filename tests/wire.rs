@@ -491,6 +491,28 @@ async fn p06_binds_make_listeners_and_private_nodes_reach_public_ones_but_not_ea
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_for_a_node_known_only_through_a_seed_leaves_once_the_seed_names_it() {
+    let seed = public("wa-seed").await;
+    let b = public("wa-b").await;
+    seed.add_node_addr(b.id(), b.listen_addrs()[0].clone());
+    // Retries an hour apart: only the address the seed passes on can make
+    // the dial go.
+    let mut c = cfg();
+    c.seeds = vec![seed.listen_addrs()[0].clone()];
+    c.connect_interval = 3600.0;
+    c.connect_timeout = 3600.0;
+    let a = Node::builder().id("wa-a").net_config(c).build().await.unwrap();
+    let e = echo(&b);
+    let (col, mut rx) = collector(&a);
+    // Queued at once: a has no address for b until its seed link is up.
+    a.snd(&e, msg![&col, "waited"]);
+    assert_eq!(next(&mut rx).await, msg!["waited"]);
+    for n in [a, b, seed] {
+        n.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connect_given_up_half_way_leaves_the_node_free_to_dial_again() {
     // A listener that accepts and never answers holds a dial in its handshake.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

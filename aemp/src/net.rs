@@ -226,6 +226,8 @@ struct PeerState {
 pub(crate) struct Peer {
     id: NodeId,
     st: Mutex<PeerState>,
+    /// Wakes a dial waiting to retry: the node has new addresses.
+    new_addrs: Notify,
 }
 
 /// The network state of a node.
@@ -327,7 +329,9 @@ impl Net {
         self.peers
             .lock()
             .entry(id.clone())
-            .or_insert_with(|| Arc::new(Peer { id: id.clone(), st: Mutex::default() }))
+            .or_insert_with(|| {
+                Arc::new(Peer { id: id.clone(), st: Mutex::default(), new_addrs: Notify::new() })
+            })
             .clone()
     }
 
@@ -340,9 +344,12 @@ impl Net {
         if *id == self.me {
             return;
         }
-        let _ = self.peer(id);
+        let peer = self.peer(id);
         if !addrs.is_empty() {
-            self.addrs.lock().insert(id.clone(), addrs);
+            let old = self.addrs.lock().insert(id.clone(), addrs.clone());
+            if old.is_none_or(|old| addrs.iter().any(|a| !old.contains(a))) {
+                peer.new_addrs.notify_one();
+            }
         }
     }
 
@@ -738,7 +745,12 @@ impl Net {
             if peer.st.lock().up.is_some() {
                 break;
             }
-            tokio::time::sleep(secs(self.cfg.connect_interval)).await;
+            // Addresses learned meanwhile (from Global, say, for a node
+            // that had none) end the wait at once.
+            tokio::select! {
+                _ = tokio::time::sleep(secs(self.cfg.connect_interval)) => {}
+                _ = peer.new_addrs.notified() => {}
+            }
         }
         peer.st.lock().dialing = false;
     }
