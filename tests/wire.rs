@@ -512,6 +512,23 @@ async fn a_message_for_a_node_known_only_through_a_seed_leaves_once_the_seed_nam
     }
 }
 
+/// One thread: nothing of the dialler's runs between its `connect` and its
+/// `shutdown` unless those two make it.
+#[tokio::test]
+async fn a_node_shut_down_right_after_connect_still_completes_the_link() {
+    let (a, b) = pair("sd-a", "sd-b").await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    b.mon_nodes(move |ev| {
+        let _ = tx.send(ev.clone());
+    });
+    a.connect(b.id(), Duration::from_secs(5)).await.unwrap();
+    a.shutdown().await;
+    // b saw a real link (a's auth line went out), then its end.
+    assert_eq!(within(rx.recv()).await, Some(aemp::NodeEvent::Up(a.id().clone())));
+    assert!(matches!(within(rx.recv()).await, Some(aemp::NodeEvent::Down(n, _)) if &n == a.id()));
+    b.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connect_given_up_half_way_leaves_the_node_free_to_dial_again() {
     // A listener that accepts and never answers holds a dial in its handshake.

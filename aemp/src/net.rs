@@ -649,6 +649,12 @@ impl Net {
                     if let Some(up) = st.up.take() {
                         up.closed.cancel();
                     }
+                    // What is queued goes if the socket takes it now (a last
+                    // message, or our auth line when the link came up a
+                    // moment ago): at best effort, never waiting.
+                    if let (Some(sock), false) = (&st.sock, st.writing) {
+                        let _ = sock.try_write(&st.out);
+                    }
                     st.sock = None;
                     st.out.clear();
                 }
