@@ -381,6 +381,36 @@ async fn a_replaced_link_does_not_delay_messages_on_its_successor() {
     b2.shutdown().await;
 }
 
+/// P28's other half: a link that goes quiet (no messages, no keepalives)
+/// is dropped once the peer's advertised timeout has passed, and the
+/// monitors on that node's ports say why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_that_goes_quiet_is_dropped_after_the_peers_timeout() {
+    let mut c = cfg(true);
+    // a advertises timeout=2 (monitor_timeout less network_latency).
+    c.monitor_timeout = 2.5;
+    c.network_latency = 0.5;
+    let a = node("quiet-a", c.clone()).await;
+    let ea = echo(&a);
+    let b = node("quiet-b", c).await;
+    let proxy = Proxy::start(&a.listen_addrs()[0]).await;
+    b.add_node_addr(a.id(), proxy.addr());
+    assert_eq!(b.call(&ea, msg!["up"], PATIENCE).await.unwrap(), msg!["up"]);
+    let dead = b.dead(&ea);
+    // Traffic of a few seconds keeps the link: the timeout counts silence,
+    // not the age of the link.
+    for i in 0..6 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(b.call(&ea, msg![i], PATIENCE).await.unwrap(), msg![i]);
+    }
+    proxy.pause(true);
+    let reason = within(dead).await;
+    assert_eq!(reason, Reason::transport_error("quiet-a", "read timeout"));
+    drop(proxy);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 /// Node::shutdown with live connections (an established node link, an
 /// established raw client, a handshake in progress): peers see the close
 /// at once (their monitors fire long before any timeout could), and no task

@@ -1420,6 +1420,11 @@ impl Net {
         let mut start = 0usize;
         let mut cmds: Vec<Cmd> = Vec::new();
         let timeout = peer_timeout.map(secs);
+        // One timer for the whole connection, moved on only when it fires:
+        // a timer set up and torn down for every read would cost each
+        // message a trip through the runtime's timer wheel.
+        let mut silence = timeout.map(|t| Box::pin(tokio::time::sleep(t)));
+        let mut last_read = Instant::now();
         // Bytes handed to the node since the node last caught up with us.
         let mut ahead = 0usize;
         loop {
@@ -1464,13 +1469,26 @@ impl Net {
                 buf.reserve(64 * 1024);
             }
             let read = rd.read_buf(&mut buf);
-            let n = match timeout {
-                Some(t) => match tokio::time::timeout(t, read).await {
-                    Ok(r) => r,
-                    Err(_) => return "read timeout".into(),
-                },
-                None => read.await,
+            let n = match (&mut silence, timeout) {
+                (Some(timer), Some(t)) => {
+                    tokio::pin!(read);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            r = &mut read => break r,
+                            () = timer.as_mut() => {
+                                let due = last_read + t;
+                                if Instant::now() >= due {
+                                    return "read timeout".into();
+                                }
+                                timer.as_mut().reset(due);
+                            }
+                        }
+                    }
+                }
+                _ => read.await,
             };
+            last_read = Instant::now();
             match n {
                 Ok(0) => return "connection closed by peer".into(),
                 Ok(_) => {}
