@@ -1369,6 +1369,11 @@ impl Net {
         framing: Framing,
     ) -> String {
         let mut buf = Vec::new();
+        // One keepalive timer for the link, moved on only when it fires
+        // (as the reader's): a keepalive goes after `keepalive` without a
+        // write by this task.
+        let mut quiet = Box::pin(tokio::time::sleep(keepalive));
+        let mut last_write = Instant::now();
         loop {
             let (live, idle) = {
                 let mut st = peer.st.lock();
@@ -1384,16 +1389,23 @@ impl Net {
                 return "connection closed".into();
             }
             if idle {
-                match tokio::time::timeout(keepalive, wake.notified()).await {
-                    Ok(()) => continue,
-                    Err(_) => {
-                        let mut st = peer.st.lock();
-                        let _ = framing.encode(&[], &mut st.out);
-                        continue;
+                tokio::select! {
+                    biased;
+                    () = wake.notified() => {}
+                    () = quiet.as_mut() => {
+                        let due = last_write + keepalive;
+                        if Instant::now() >= due {
+                            let _ = framing.encode(&[], &mut peer.st.lock().out);
+                            quiet.as_mut().reset(Instant::now() + keepalive);
+                        } else {
+                            quiet.as_mut().reset(due);
+                        }
                     }
                 }
+                continue;
             }
             let r = wr.write_all(&buf).await;
+            last_write = Instant::now();
             peer.st.lock().writing = false;
             if let Err(e) = r {
                 return format!("write error: {e}");
