@@ -397,12 +397,16 @@ async fn a_link_that_goes_quiet_is_dropped_after_the_peers_timeout() {
     b.add_node_addr(a.id(), proxy.addr());
     assert_eq!(b.call(&ea, msg!["up"], PATIENCE).await.unwrap(), msg!["up"]);
     let dead = b.dead(&ea);
+    tokio::pin!(dead);
     // Traffic of a few seconds keeps the link: the timeout counts silence,
     // not the age of the link.
     for i in 0..6 {
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert_eq!(b.call(&ea, msg![i], PATIENCE).await.unwrap(), msg![i]);
     }
+    // So do keepalives, with no messages at all for twice the timeout.
+    let idle = tokio::time::timeout(Duration::from_secs(4), &mut dead).await;
+    assert!(idle.is_err(), "an idle link was dropped: {:?}", idle.ok());
     proxy.pause(true);
     let reason = within(dead).await;
     assert_eq!(reason, Reason::transport_error("quiet-a", "read timeout"));
