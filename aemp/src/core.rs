@@ -292,7 +292,7 @@ fn push_u64(s: &mut String, n: u64) {
 pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
     nums: crate::seqtable::SeqTable<PortEntry>,
-    names: HashMap<Box<str>, PortEntry>,
+    names: crate::util::FastMap<Box<str>, PortEntry>,
     pub(crate) run: VecDeque<Cmd>,
     /// Spawns that failed recently, for `mon1` answers (SPEC C.4).
     pub(crate) failed_spawns: VecDeque<(Box<str>, Reason)>,
@@ -314,7 +314,7 @@ impl Core {
         Core {
             shared,
             nums: Default::default(),
-            names: HashMap::new(),
+            names: Default::default(),
             run: VecDeque::with_capacity(1024),
             failed_spawns: VecDeque::new(),
             spare: Vec::with_capacity(1024),

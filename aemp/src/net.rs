@@ -238,7 +238,7 @@ pub(crate) struct Net {
     incarnation: String,
     tls: Option<crate::tls::TlsSetup>,
     listen: Vec<String>,
-    peers: Mutex<HashMap<NodeId, Arc<Peer>>>,
+    peers: Mutex<crate::util::FastMap<NodeId, Arc<Peer>>>,
     /// The address book: listener addresses of other nodes (kept apart from
     /// the peers' states so that Global can read it while one is locked).
     addrs: Mutex<HashMap<NodeId, Vec<String>>>,
@@ -280,7 +280,7 @@ impl Net {
             incarnation: greeting::new_incarnation(),
             tls,
             listen,
-            peers: Mutex::new(HashMap::new()),
+            peers: Mutex::default(),
             addrs: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             open_conns: AtomicUsize::new(0),

@@ -2,6 +2,11 @@
 
 use rand::Rng;
 
+/// A hash map for the node's hot lookups (ports by name, peers by node
+/// ID): a fast hash, seeded at random per map, so that names chosen by
+/// peers cannot be made to collide on purpose.
+pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// A random string of `n` characters from a URL-safe alphabet.
 pub(crate) fn random_token(n: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
