@@ -12,7 +12,8 @@
 //! up, aemp first request, the same with TLS), and each sample starts the
 //! same way: the server has seen the previous sample's node go, and one
 //! untimed bare TCP set-up to the server process has just run. The median
-//! and the mean of the samples are printed.
+//! and the mean of the samples are printed. Round trips run in alternating
+//! blocks of aemp and raw TCP, from a task on the runtime's workers.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -264,8 +265,12 @@ async fn raw_one_way(addr: &str) -> f64 {
 /// up (TCP connect, greeting and auth lines each way: `Node::connect`), or
 /// with `first_request`, until a first request is answered over it.
 /// The node is shut down and the server has seen it go (see `settle`).
-async fn aemp_setup(control: &Node, addr: &str, tls: Option<&str>, first_request: bool) -> Duration {
-    let server = &control.up_nodes()[0];
+async fn aemp_setup(
+    (control, server): (&Node, &NodeId),
+    addr: &str,
+    tls: Option<&str>,
+    first_request: bool,
+) -> Duration {
     let node = Node::builder().net_config(cfg(false, "msgpack", tls)).build().await.unwrap();
     node.add_node_addr(server, addr);
     let t0 = Instant::now();
@@ -276,15 +281,14 @@ async fn aemp_setup(control: &Node, addr: &str, tls: Option<&str>, first_request
     }
     let t = t0.elapsed();
     node.shutdown().await;
-    settle(control, node.id()).await;
+    settle(control, server, node.id()).await;
     t
 }
 
 /// Asks the server (over `control`'s link) which nodes it is linked to,
 /// until `gone` is not among them: the next sample then starts with no
 /// work left over from this one, on either side.
-async fn settle(control: &Node, gone: &NodeId) {
-    let server = &control.up_nodes()[0];
+async fn settle(control: &Node, server: &NodeId, gone: &NodeId) {
     loop {
         let up = control.call(&server.node_port(), msg!["up_nodes"], Duration::from_secs(10)).await.unwrap();
         if !up.iter().any(|v| v.as_str() == Some(gone.as_str())) {
@@ -427,11 +431,11 @@ async fn client() {
                     raw_setup(&raw_s).await;
                     a.push(match i {
                         0 => raw_setup(&raw_s).await,
-                        1 => aemp_setup(&control, &plain_s, None, false).await,
-                        2 => aemp_setup(&control, &plain_s, None, true).await,
+                        1 => aemp_setup((&control, &server), &plain_s, None, false).await,
+                        2 => aemp_setup((&control, &server), &plain_s, None, true).await,
                         3 => raw_tls_setup(&raw_tls_s, &tls_setup).await,
-                        4 => aemp_setup(&tls_control, &tls_s, Some(&pem_s), false).await,
-                        _ => aemp_setup(&tls_control, &tls_s, Some(&pem_s), true).await,
+                        4 => aemp_setup((&tls_control, &tls_server), &tls_s, Some(&pem_s), false).await,
+                        _ => aemp_setup((&tls_control, &tls_server), &tls_s, Some(&pem_s), true).await,
                     });
                 }
             }
