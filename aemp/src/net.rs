@@ -346,8 +346,10 @@ impl Net {
         }
         let peer = self.peer(id);
         if !addrs.is_empty() {
-            let old = self.addrs.lock().insert(id.clone(), addrs.clone());
-            if old.is_none_or(|old| addrs.iter().any(|a| !old.contains(a))) {
+            let mut book = self.addrs.lock();
+            let new = book.get(id).is_none_or(|old| addrs.iter().any(|a| !old.contains(a)));
+            book.insert(id.clone(), addrs);
+            if new {
                 peer.new_addrs.notify_one();
             }
         }
@@ -1431,11 +1433,10 @@ impl Net {
         let mut buf = leftover;
         let mut start = 0usize;
         let mut cmds: Vec<Cmd> = Vec::new();
-        let timeout = peer_timeout.map(secs);
         // One timer for the whole connection, moved on only when it fires:
         // a timer set up and torn down for every read would cost each
         // message a trip through the runtime's timer wheel.
-        let mut silence = timeout.map(|t| Box::pin(tokio::time::sleep(t)));
+        let mut silence = peer_timeout.map(secs).map(|t| (t, Box::pin(tokio::time::sleep(t))));
         let mut last_read = Instant::now();
         // Bytes handed to the node since the node last caught up with us.
         let mut ahead = 0usize;
@@ -1481,15 +1482,15 @@ impl Net {
                 buf.reserve(64 * 1024);
             }
             let read = rd.read_buf(&mut buf);
-            let n = match (&mut silence, timeout) {
-                (Some(timer), Some(t)) => {
+            let n = match &mut silence {
+                Some((t, timer)) => {
                     tokio::pin!(read);
                     loop {
                         tokio::select! {
                             biased;
                             r = &mut read => break r,
                             () = timer.as_mut() => {
-                                let due = last_read + t;
+                                let due = last_read + *t;
                                 if Instant::now() >= due {
                                     return "read timeout".into();
                                 }
@@ -1498,7 +1499,7 @@ impl Net {
                         }
                     }
                 }
-                _ => read.await,
+                None => read.await,
             };
             last_read = Instant::now();
             match n {
@@ -2111,9 +2112,12 @@ mod tests {
         (l1, l2)
     }
 
+    /// The next line, `None` at the end; a line that never comes fails
+    /// the test instead of hanging it.
     async fn read_line(r: &mut BufReader<TcpStream>) -> Option<String> {
         let mut s = String::new();
-        (r.read_line(&mut s).await.unwrap() > 0).then(|| s.trim_end().to_owned())
+        let n = tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut s)).await;
+        (n.expect("a line within 10 s").unwrap() > 0).then(|| s.trim_end().to_owned())
     }
 
     #[tokio::test]
