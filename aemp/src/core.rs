@@ -28,6 +28,7 @@ use crate::id::{NodeId, PortId};
 use crate::inbox::InboxShared;
 use crate::port::Ctx;
 use crate::reason::Reason;
+use crate::remote::{Dirty, Offline, Remote};
 use crate::value::{Msg, Value};
 
 /// A boxed message callback.
@@ -102,6 +103,8 @@ pub(crate) enum Cmd {
     Deliver(Key, Msg),
     Create(u64, Handler),
     Call(Box<dyn FnOnce(&mut Core) + Send>),
+    /// A request to the node port from another node.
+    NodePort(NodeId, Msg),
 }
 
 /// State shared between the dispatcher and every handle of the node.
@@ -121,7 +124,10 @@ pub(crate) struct Shared {
     pub(crate) inits: RwLock<HashMap<String, InitFn>>,
     pub(crate) tasks: TaskTracker,
     pub(crate) cancel: CancellationToken,
-    pub(crate) net: std::sync::OnceLock<Arc<crate::net::Net>>,
+    /// How the dispatcher reaches other nodes (the network, once started).
+    pub(crate) remote: std::sync::OnceLock<Arc<dyn Remote>>,
+    /// Global's state, when the node has a network.
+    pub(crate) global: std::sync::OnceLock<Arc<crate::global::Global>>,
     /// The dispatcher state; whoever holds the lock runs commands (the
     /// dispatcher task, or a connection's reader with fresh messages).
     core: std::sync::OnceLock<Mutex<Option<Core>>>,
@@ -141,7 +147,8 @@ impl Shared {
             inits: RwLock::new(HashMap::new()),
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
-            net: std::sync::OnceLock::new(),
+            remote: std::sync::OnceLock::new(),
+            global: std::sync::OnceLock::new(),
             core: std::sync::OnceLock::new(),
         }
     }
@@ -278,8 +285,33 @@ impl Shared {
         port.node_str() == self.id.as_str()
     }
 
-    pub(crate) fn net(&self) -> Option<&Arc<crate::net::Net>> {
-        self.net.get()
+    /// The way to other nodes ([`Offline`] until a network is started).
+    pub(crate) fn remote(&self) -> &dyn Remote {
+        match self.remote.get() {
+            Some(r) => &**r,
+            None => &Offline,
+        }
+    }
+
+    /// Global's state, when the node has a network.
+    pub(crate) fn global(&self) -> Option<&Arc<crate::global::Global>> {
+        self.global.get()
+    }
+
+    /// Spawns a task tracked by the node and cancelled on shutdown.
+    pub(crate) fn spawn_tracked(
+        &self,
+        fut: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> tokio::task::AbortHandle {
+        let cancel = self.cancel.clone();
+        self.tasks
+            .spawn(async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = fut => {}
+                }
+            })
+            .abort_handle()
     }
 }
 
@@ -299,7 +331,7 @@ pub(crate) struct Core {
     /// The batch taken from the shared queue.
     spare: Vec<Cmd>,
     /// Connections written to during this step, flushed at its end.
-    pub(crate) dirty: Vec<Arc<crate::net::Peer>>,
+    pub(crate) dirty: Dirty,
     /// The port whose init function is running (its death is remembered).
     spawning: Option<Key>,
     /// Which local ports each remote node monitors (dropped when it goes down).
@@ -413,13 +445,8 @@ impl Core {
         if self.run.is_empty() && self.run.capacity() > 65_536 {
             self.run.shrink_to(1024);
         }
-        if !self.dirty.is_empty() {
-            if let Some(net) = shared.net() {
-                for peer in self.dirty.drain(..) {
-                    net.flush(&peer);
-                }
-            }
-            self.dirty.clear();
+        for outbox in self.dirty.drain(..) {
+            outbox.flush();
         }
         (worked, !self.run.is_empty() || !shared.queue.lock().is_empty())
     }
@@ -431,6 +458,7 @@ impl Core {
                 self.nums.insert(n, PortEntry::new(h));
             }
             Cmd::Call(f) => f(self),
+            Cmd::NodePort(from, msg) => crate::kernel::handle(self, Some(&from), msg),
         }
     }
 
@@ -726,9 +754,7 @@ impl Core {
                 self.forget_remote_mon(&key, &node);
                 let mut m = Msg::from_array([Value::from(""), Value::from("kil"), Value::from(name)]);
                 m.0.extend(reason.0);
-                if let Some(net) = self.shared.net() {
-                    net.notify_if_up(&node, m);
-                }
+                self.shared.remote().notify_if_up(&node, m);
             }
             Action::Notify(tx) => {
                 let _ = tx.send(reason);
@@ -742,8 +768,7 @@ impl Core {
             let key = self.shared.key_of(port.name());
             self.run.push_back(Cmd::Deliver(key, msg));
         } else {
-            let shared = self.shared.clone();
-            crate::net::send_deferred(&shared, port, msg, &mut self.dirty);
+            self.shared.remote().send_batched(port, msg, &mut self.dirty);
         }
     }
 
@@ -753,7 +778,7 @@ impl Core {
             let key = self.shared.key_of(port.name());
             self.kill(&key, reason);
         } else {
-            crate::net::kil(&self.shared, port, reason);
+            self.shared.remote().kil(port, reason);
         }
     }
 
@@ -763,8 +788,7 @@ impl Core {
             let key = self.shared.key_of(port.name());
             self.mon_local(&key, id, action);
         } else {
-            let shared = self.shared.clone();
-            if let Some((name, action, reason)) = crate::net::mon(&shared, port, id, action) {
+            if let Some((name, action, reason)) = self.shared.remote().mon(port, id, action) {
                 self.fire(&name, action, reason);
             }
         }

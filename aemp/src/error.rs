@@ -31,6 +31,10 @@ pub enum Error {
     /// A protocol rule was broken by a peer.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// A connection reached this node itself: the peer's greeting gives
+    /// this node's own ID (a seed or address that points back here).
+    #[error("the peer claims our own node ID {0}")]
+    SelfConnection(String),
     /// Authentication with a peer failed.
     #[error("authentication failed: {0}")]
     Auth(String),

@@ -6,15 +6,16 @@
 //! node dial every other (the mesh) and keeps a shared view of the groups.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use crate::core::{Action, Core, Handler, Key, PortEntry};
+use crate::core::{Action, Core, Handler, Key, PortEntry, Shared};
+use crate::error::Result;
 use crate::id::{NodeId, PortId};
 use crate::kernel::{GLOBAL_CONNECT, SPAWN};
-use crate::net::Net;
+use crate::net::{LinkEvents, Net, NetConfig};
 use crate::node::Node;
 use crate::port::boxed;
 use crate::reason::Reason;
@@ -56,114 +57,86 @@ struct State {
     seed_nodes: BTreeMap<String, NodeId>,
 }
 
-/// Global's state, kept in the node's network layer.
+/// Global's state and the network it runs on. The network tells it of
+/// links coming up and going down through [`LinkEvents`].
 pub(crate) struct Global {
+    pub(crate) net: Arc<Net>,
+    shared: Weak<Shared>,
     seeds: Vec<String>,
     st: Mutex<State>,
 }
 
+/// Starts a node's network and Global on it: binds the listeners, installs
+/// both in the node, then accepts connections and dials the seeds.
+pub(crate) async fn start_network(shared: &Arc<Shared>, cfg: NetConfig) -> Result<()> {
+    let seeds = cfg.seeds.clone();
+    let net = Net::bind(shared, cfg).await?;
+    let global =
+        Arc::new(Global { net: net.clone(), shared: Arc::downgrade(shared), seeds, st: Mutex::default() });
+    let events: Weak<dyn LinkEvents> = Arc::downgrade(&global) as Weak<Global>;
+    net.set_events(events);
+    // Installed before anything can connect: a connection that comes up at
+    // once must find the node's network (its Global port needs it).
+    let _ = shared.global.set(global.clone());
+    let _ = shared.remote.set(net.clone());
+    net.listen();
+    global.start_seeds(shared);
+    Ok(())
+}
+
 impl Global {
-    pub(crate) fn new(seeds: Vec<String>) -> Global {
-        Global { seeds, st: Mutex::new(State::default()) }
-    }
-}
-
-/// Starts the seed tasks: each seed is dialled at start and again whenever
-/// its node is not connected (SPEC A.10, P07).
-pub(crate) fn start(net: &Arc<Net>, node: &Node) {
-    for seed in net.global.seeds.clone() {
-        let net = net.clone();
-        node.spawn_task(async move {
-            let mut known: Option<NodeId> = None;
-            let mut delay = Duration::from_millis(200);
-            loop {
-                if known.as_ref().is_some_and(|id| net.is_up(id)) {
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-                let mut named = None;
-                let found = |id: &NodeId| {
-                    net.global.st.lock().seed_nodes.insert(seed.clone(), id.clone());
-                };
-                match net.clone().dial_seed(&seed, found, &mut named).await {
-                    Ok(id) => {
-                        known = Some(id);
-                        delay = Duration::from_millis(200);
+    /// Starts the seed tasks: each seed is dialled at start and again whenever
+    /// its node is not connected (SPEC A.10, P07).
+    fn start_seeds(self: &Arc<Global>, shared: &Shared) {
+        for seed in self.seeds.clone() {
+            let net = self.net.clone();
+            let global = self.clone();
+            shared.spawn_tracked(async move {
+                let mut known: Option<NodeId> = None;
+                let mut delay = Duration::from_millis(200);
+                loop {
+                    if known.as_ref().is_some_and(|id| net.is_up(id)) {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
                     }
-                    Err(e) => {
-                        let text = e.to_string();
-                        if text.contains("our own node ID") {
-                            tracing::info!(seed = %seed, "seed is this node itself: dropped");
-                            return;
+                    let mut named = None;
+                    let found = |id: &NodeId| {
+                        global.st.lock().seed_nodes.insert(seed.clone(), id.clone());
+                    };
+                    match net.clone().dial_seed(&seed, found, &mut named).await {
+                        Ok(id) => {
+                            known = Some(id);
+                            delay = Duration::from_millis(200);
                         }
-                        // The seed may have reached us first: then the
-                        // greeting named it, and its link is up already.
-                        match named {
-                            Some(id) if net.is_up(&id) => {
-                                tracing::info!(seed = %seed, node = %id, "seed is already connected");
-                                net.global.st.lock().seed_nodes.insert(seed.clone(), id.clone());
-                                known = Some(id);
-                                continue;
+                        Err(e) => {
+                            if matches!(e, crate::Error::SelfConnection(_)) {
+                                tracing::info!(seed = %seed, "seed is this node itself: dropped");
+                                return;
                             }
-                            _ if e.is_refusal() => {
-                                tracing::warn!(seed = %seed, "seed connection refused: {text}")
+                            let text = e.to_string();
+                            // The seed may have reached us first: then the
+                            // greeting named it, and its link is up already.
+                            match named {
+                                Some(id) if net.is_up(&id) => {
+                                    tracing::info!(seed = %seed, node = %id, "seed is already connected");
+                                    global.st.lock().seed_nodes.insert(seed.clone(), id.clone());
+                                    known = Some(id);
+                                    continue;
+                                }
+                                _ if e.is_refusal() => {
+                                    tracing::warn!(seed = %seed, "seed connection refused: {text}")
+                                }
+                                _ => tracing::debug!(seed = %seed, "seed connection failed: {text}"),
                             }
-                            _ => tracing::debug!(seed = %seed, "seed connection failed: {text}"),
                         }
                     }
+                    tokio::time::sleep(delay).await;
+                    delay =
+                        (delay * 2).min(Duration::from_secs_f64(net.cfg().connect_interval.max(0.2) * 4.0));
                 }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs_f64(net.cfg().connect_interval.max(0.2) * 4.0));
-            }
-        });
-    }
-}
-
-/// The messages that open Global on a new connection (SPEC A.10 steps 1-5).
-pub(crate) fn node_up_messages(net: &Net, peer: &NodeId) -> Vec<Msg> {
-    let Some(shared) = net.shared() else { return Vec::new() };
-    let mut st = net.global.st.lock();
-    if st.peer_ports.contains_key(peer) {
-        tracing::debug!(node = %peer, me = %net.me(), "global already started with this node");
-        return Vec::new();
-    }
-    let name = shared.num_port_name(shared.next_port());
-    let Ok(port) = peer.port(&name) else { return Vec::new() };
-    st.peer_ports.insert(peer.clone(), port);
-    let mut out = vec![
-        Msg::from_array([
-            Value::from(""),
-            Value::from(SPAWN),
-            Value::from(name.as_str()),
-            Value::from(GLOBAL_CONNECT),
-            Value::from(0),
-            Value::from(net.me()),
-        ]),
-        Msg::from_array([Value::from(""), Value::from("mon1"), Value::from(name.as_str())]),
-        Msg::from_array([
-            Value::from(name.as_str()),
-            Value::from("addr"),
-            Value::from(net.listen_addrs().to_vec()),
-        ]),
-    ];
-    let mut table = Map::new();
-    for id in net.known_nodes() {
-        if id != *peer {
-            table.insert(id.as_str().to_owned(), Value::from(net.addrs_of(&id)));
+            });
         }
     }
-    if !table.is_empty() {
-        out.push(Msg::from_array([
-            Value::from(name.as_str()),
-            Value::from("connect_nodes"),
-            Value::Map(table),
-        ]));
-    }
-    let mine = local_groups(&shared.id, &st);
-    if !mine.is_empty() {
-        out.push(Msg::from_array([Value::from(name.as_str()), Value::from("set"), Value::Map(mine)]));
-    }
-    out
 }
 
 fn local_groups(me: &NodeId, st: &State) -> Map {
@@ -178,199 +151,265 @@ fn local_groups(me: &NodeId, st: &State) -> Map {
     m
 }
 
-/// A connection came up.
-pub(crate) fn node_up(net: &Arc<Net>, peer: &NodeId) {
-    notify_nodes(net, &NodeEvent::Up(peer.clone()));
-}
-
-fn notify_nodes(net: &Net, ev: &NodeEvent) {
-    let ws: Vec<NodeWatcher> = net.global.st.lock().node_watchers.iter().map(|w| w.1.clone()).collect();
-    for w in ws {
-        w(ev);
-    }
-}
-
-/// A connection went down: forget the node's members and ports, ask the
-/// others where it is (SPEC A.10).
-pub(crate) fn node_down(net: &Arc<Net>, peer: &NodeId, reason: &Reason) {
-    notify_nodes(net, &NodeEvent::Down(peer.clone(), reason.clone()));
-    let (left, their, others) = {
-        let mut st = net.global.st.lock();
-        st.peer_ports.remove(peer);
-        let their = st.their_ports.remove(peer);
-        let mut left = Vec::new();
-        for (g, members) in st.groups.iter_mut() {
-            members.retain(|p| {
-                let gone = p.node_str() == peer.as_str();
-                if gone {
-                    left.push((g.clone(), p.clone()));
-                }
-                !gone
-            });
+impl LinkEvents for Global {
+    /// The messages that open Global on a new connection (SPEC A.10 steps 1-5).
+    fn opening_messages(&self, peer: &NodeId) -> Vec<Msg> {
+        let Some(shared) = self.shared.upgrade() else { return Vec::new() };
+        let net = &self.net;
+        let mut st = self.st.lock();
+        if st.peer_ports.contains_key(peer) {
+            tracing::debug!(node = %peer, me = %net.me(), "global already started with this node");
+            return Vec::new();
         }
-        st.groups.retain(|_, m| !m.is_empty());
-        let others: Vec<PortId> = st.peer_ports.values().cloned().collect();
-        (left, their, others)
-    };
-    for (g, p) in left {
-        notify(net, &g, &GroupEvent::Left(p));
-    }
-    if let (Some(name), Some(shared)) = (their, net.shared()) {
-        let reason = Reason::transport_error(peer.as_str(), "node down");
-        shared.call(move |core: &mut Core| core.kill(&Key::Name(name.into()), reason));
-    }
-    for p in others {
-        net.send_raw(
-            &p.node(),
-            Msg::from_array([Value::from(p.name()), Value::from("find_node"), Value::from(peer)]),
-        );
-    }
-}
-
-fn notify(net: &Net, group: &str, ev: &GroupEvent) {
-    let ws: Vec<Watcher> = net
-        .global
-        .st
-        .lock()
-        .watchers
-        .get(group)
-        .map(|v| v.iter().map(|w| w.1.clone()).collect())
-        .unwrap_or_default();
-    for w in ws {
-        w(ev);
-    }
-}
-
-fn add_member(net: &Net, group: &str, port: PortId) {
-    {
-        let mut st = net.global.st.lock();
-        st.groups.entry(group.to_owned()).or_default().push(port.clone());
-    }
-    notify(net, group, &GroupEvent::Joined(port));
-}
-
-fn remove_member(net: &Net, group: &str, port: &PortId) {
-    let removed = {
-        let mut st = net.global.st.lock();
-        let Some(m) = st.groups.get_mut(group) else { return };
-        let before = m.len();
-        m.retain(|p| p != port);
-        let removed = m.len() != before;
-        if m.is_empty() {
-            st.groups.remove(group);
+        let name = shared.num_port_name(shared.next_port());
+        let Ok(port) = peer.port(&name) else { return Vec::new() };
+        st.peer_ports.insert(peer.clone(), port);
+        let mut out = vec![
+            Msg::from_array([
+                Value::from(""),
+                Value::from(SPAWN),
+                Value::from(name.as_str()),
+                Value::from(GLOBAL_CONNECT),
+                Value::from(0),
+                Value::from(net.me()),
+            ]),
+            Msg::from_array([Value::from(""), Value::from("mon1"), Value::from(name.as_str())]),
+            Msg::from_array([
+                Value::from(name.as_str()),
+                Value::from("addr"),
+                Value::from(net.listen_addrs().to_vec()),
+            ]),
+        ];
+        let mut table = Map::new();
+        for id in net.known_nodes() {
+            if id != *peer {
+                table.insert(id.as_str().to_owned(), Value::from(net.addrs_of(&id)));
+            }
         }
-        removed
-    };
-    if removed {
-        notify(net, group, &GroupEvent::Left(port.clone()));
+        if !table.is_empty() {
+            out.push(Msg::from_array([
+                Value::from(name.as_str()),
+                Value::from("connect_nodes"),
+                Value::Map(table),
+            ]));
+        }
+        let mine = local_groups(&shared.id, &st);
+        if !mine.is_empty() {
+            out.push(Msg::from_array([Value::from(name.as_str()), Value::from("set"), Value::Map(mine)]));
+        }
+        out
+    }
+
+    /// A connection came up.
+    fn link_up(&self, peer: &NodeId) {
+        self.notify_nodes(&NodeEvent::Up(peer.clone()));
+    }
+
+    /// A connection went down: forget the node's members and ports, ask the
+    /// others where it is (SPEC A.10).
+    fn link_down(&self, peer: &NodeId, reason: &Reason) {
+        self.node_down(peer, reason);
+    }
+}
+
+impl Global {
+    fn notify_nodes(&self, ev: &NodeEvent) {
+        let ws: Vec<NodeWatcher> = self.st.lock().node_watchers.iter().map(|w| w.1.clone()).collect();
+        for w in ws {
+            w(ev);
+        }
+    }
+
+    fn node_down(&self, peer: &NodeId, reason: &Reason) {
+        self.notify_nodes(&NodeEvent::Down(peer.clone(), reason.clone()));
+        let (left, their, others) = {
+            let mut st = self.st.lock();
+            st.peer_ports.remove(peer);
+            let their = st.their_ports.remove(peer);
+            let mut left = Vec::new();
+            for (g, members) in st.groups.iter_mut() {
+                members.retain(|p| {
+                    let gone = p.node_str() == peer.as_str();
+                    if gone {
+                        left.push((g.clone(), p.clone()));
+                    }
+                    !gone
+                });
+            }
+            st.groups.retain(|_, m| !m.is_empty());
+            let others: Vec<PortId> = st.peer_ports.values().cloned().collect();
+            (left, their, others)
+        };
+        for (g, p) in left {
+            self.notify(&g, &GroupEvent::Left(p));
+        }
+        if let (Some(name), Some(shared)) = (their, self.shared.upgrade()) {
+            let reason = Reason::transport_error(peer.as_str(), "node down");
+            shared.call(move |core: &mut Core| core.kill(&Key::Name(name.into()), reason));
+        }
+        for p in others {
+            self.net.send_raw(
+                &p.node(),
+                Msg::from_array([Value::from(p.name()), Value::from("find_node"), Value::from(peer)]),
+            );
+        }
+    }
+
+    fn notify(&self, group: &str, ev: &GroupEvent) {
+        let ws: Vec<Watcher> = self
+            .st
+            .lock()
+            .watchers
+            .get(group)
+            .map(|v| v.iter().map(|w| w.1.clone()).collect())
+            .unwrap_or_default();
+        for w in ws {
+            w(ev);
+        }
+    }
+
+    fn add_member(&self, group: &str, port: PortId) {
+        {
+            let mut st = self.st.lock();
+            st.groups.entry(group.to_owned()).or_default().push(port.clone());
+        }
+        self.notify(group, &GroupEvent::Joined(port));
+    }
+
+    fn remove_member(&self, group: &str, port: &PortId) {
+        let removed = {
+            let mut st = self.st.lock();
+            let Some(m) = st.groups.get_mut(group) else { return };
+            let before = m.len();
+            m.retain(|p| p != port);
+            let removed = m.len() != before;
+            if m.is_empty() {
+                st.groups.remove(group);
+            }
+            removed
+        };
+        if removed {
+            self.notify(group, &GroupEvent::Left(port.clone()));
+        }
     }
 }
 
 /// Runs `AnyEvent::MP::Global::connect` for a peer: a port that takes the
 /// peer's Global messages.
 pub(crate) fn connect_port(core: &mut Core, from: Option<&NodeId>, key: Key, _args: Msg) {
-    let (Some(from), Some(net)) = (from.cloned(), core.shared.net().cloned()) else { return };
+    let (Some(from), Some(global)) = (from.cloned(), core.shared.global().cloned()) else { return };
     let Key::Name(name) = &key else { return };
-    net.global.st.lock().their_ports.insert(from.clone(), name.to_string());
-    let n2 = net.clone();
+    global.st.lock().their_ports.insert(from.clone(), name.to_string());
     let peer = from.clone();
     let cb = boxed(move |_ctx, m: Msg| -> crate::Result<()> {
-        handle_global(&n2, &peer, m);
+        global.handle(&peer, m);
         Ok(())
     });
     core.insert(key, PortEntry::new(Handler::Cb(cb)));
 }
 
-fn handle_global(net: &Arc<Net>, from: &NodeId, m: Msg) {
-    tracing::debug!(node = %from, me = %net.me(), msg = %m, "global message");
-    match m.tag() {
-        Some("addr") => {
-            let addrs: Vec<String> = m.get(1).unwrap_or_default();
-            net.learn_addrs(from, addrs.clone());
-            if !addrs.is_empty() {
-                // Tell the private nodes we are connected to (SPEC A.10).
-                let ports: Vec<PortId> = {
-                    let st = net.global.st.lock();
-                    st.peer_ports
-                        .iter()
-                        .filter(|(id, _)| *id != from && net.addrs_of(id).is_empty())
-                        .map(|(_, p)| p.clone())
-                        .collect()
-                };
-                let mut table = Map::new();
-                table.insert(from.as_str().to_owned(), Value::from(addrs));
-                for p in ports {
+impl Global {
+    fn handle(&self, from: &NodeId, m: Msg) {
+        let net = &self.net;
+        tracing::debug!(node = %from, me = %net.me(), msg = %m, "global message");
+        match m.tag() {
+            Some("addr") => {
+                let addrs: Vec<String> = m.get(1).unwrap_or_default();
+                net.learn_addrs(from, addrs.clone());
+                if !addrs.is_empty() {
+                    // Tell the private nodes we are connected to (SPEC A.10).
+                    let ports: Vec<PortId> = {
+                        let st = self.st.lock();
+                        st.peer_ports
+                            .iter()
+                            .filter(|(id, _)| *id != from && net.addrs_of(id).is_empty())
+                            .map(|(_, p)| p.clone())
+                            .collect()
+                    };
+                    let mut table = Map::new();
+                    table.insert(from.as_str().to_owned(), Value::from(addrs));
+                    for p in ports {
+                        net.send_raw(
+                            &p.node(),
+                            Msg::from_array([
+                                Value::from(p.name()),
+                                Value::from("connect_nodes"),
+                                Value::Map(table.clone()),
+                            ]),
+                        );
+                    }
+                }
+            }
+            Some("connect_nodes") => {
+                let table: BTreeMap<String, Vec<String>> = m.get(1).unwrap_or_default();
+                for (id, addrs) in table {
+                    let Ok(id) = NodeId::new(&id) else { continue };
+                    if id == *net.me() {
+                        continue;
+                    }
+                    let reachable = !addrs.is_empty();
+                    net.learn_addrs(&id, addrs);
+                    if reachable && !net.is_up(&id) {
+                        // An empty message is a keepalive: it makes the node dial.
+                        net.send_raw(&id, Msg::from_array([]));
+                    }
+                }
+            }
+            Some("find_node") => {
+                let Ok(id) = m.str(1).and_then(NodeId::new) else { return };
+                let addrs = net.addrs_of(&id);
+                if addrs.is_empty() {
+                    return;
+                }
+                let port = self.st.lock().peer_ports.get(from).cloned();
+                if let Some(p) = port {
+                    let mut table = Map::new();
+                    table.insert(id.as_str().to_owned(), Value::from(addrs));
                     net.send_raw(
                         &p.node(),
                         Msg::from_array([
                             Value::from(p.name()),
                             Value::from("connect_nodes"),
-                            Value::Map(table.clone()),
+                            Value::Map(table),
                         ]),
                     );
                 }
             }
-        }
-        Some("connect_nodes") => {
-            let table: BTreeMap<String, Vec<String>> = m.get(1).unwrap_or_default();
-            for (id, addrs) in table {
-                let Ok(id) = NodeId::new(&id) else { continue };
-                if id == *net.me() {
-                    continue;
-                }
-                let reachable = !addrs.is_empty();
-                net.learn_addrs(&id, addrs);
-                if reachable && !net.is_up(&id) {
-                    // An empty message is a keepalive: it makes the node dial.
-                    net.send_raw(&id, Msg::from_array([]));
-                }
-            }
-        }
-        Some("find_node") => {
-            let Ok(id) = m.str(1).and_then(NodeId::new) else { return };
-            let addrs = net.addrs_of(&id);
-            if addrs.is_empty() {
-                return;
-            }
-            let port = net.global.st.lock().peer_ports.get(from).cloned();
-            if let Some(p) = port {
-                let mut table = Map::new();
-                table.insert(id.as_str().to_owned(), Value::from(addrs));
-                net.send_raw(
-                    &p.node(),
-                    Msg::from_array([Value::from(p.name()), Value::from("connect_nodes"), Value::Map(table)]),
-                );
-            }
-        }
-        Some("set") => {
-            let table: BTreeMap<String, Vec<String>> = m.get(1).unwrap_or_default();
-            for (g, ports) in table {
-                for p in ports {
-                    if let Ok(p) = PortId::new(&p) {
-                        add_member(net, &g, p);
+            Some("set") => {
+                let table: BTreeMap<String, Vec<String>> = m.get(1).unwrap_or_default();
+                for (g, ports) in table {
+                    for p in ports {
+                        if let Ok(p) = PortId::new(&p) {
+                            self.add_member(&g, p);
+                        }
                     }
                 }
             }
-        }
-        Some("reg1") | Some("reg0") => {
-            let (Ok(p), Ok(g)) = (m.port(1), m.str(2)) else { return };
-            if m.tag() == Some("reg1") {
-                add_member(net, g, p);
-            } else {
-                remove_member(net, g, &p);
+            Some("reg1") | Some("reg0") => {
+                let (Ok(p), Ok(g)) = (m.port(1), m.str(2)) else { return };
+                if m.tag() == Some("reg1") {
+                    self.add_member(g, p);
+                } else {
+                    self.remove_member(g, &p);
+                }
             }
+            other => tracing::debug!(node = %from, tag = ?other, "unknown Global message ignored"),
         }
-        other => tracing::debug!(node = %from, tag = ?other, "unknown Global message ignored"),
     }
-}
 
-fn broadcast(net: &Arc<Net>, tag: &str, port: &PortId, group: &str) {
-    let ports: Vec<PortId> = net.global.st.lock().peer_ports.values().cloned().collect();
-    for p in ports {
-        net.send_raw(
-            &p.node(),
-            Msg::from_array([Value::from(p.name()), Value::from(tag), Value::from(port), Value::from(group)]),
-        );
+    fn broadcast(&self, tag: &str, port: &PortId, group: &str) {
+        let ports: Vec<PortId> = self.st.lock().peer_ports.values().cloned().collect();
+        for p in ports {
+            self.net.send_raw(
+                &p.node(),
+                Msg::from_array([
+                    Value::from(p.name()),
+                    Value::from(tag),
+                    Value::from(port),
+                    Value::from(group),
+                ]),
+            );
+        }
     }
 }
 
@@ -387,17 +426,17 @@ impl Node {
         if !shared.is_local(port) {
             return Err(crate::Error::NoSuchPort(format!("{port} is not a port of this node")));
         }
-        let Some(net) = shared.net().cloned() else {
+        let Some(global) = shared.global().cloned() else {
             return Err(crate::Error::Config("groups need a node with a network (binds or seeds)".into()));
         };
-        add_member(&net, group, port.clone());
-        broadcast(&net, "reg1", port, group);
-        let (net2, p2, g2) = (net.clone(), port.clone(), group.to_owned());
+        global.add_member(group, port.clone());
+        global.broadcast("reg1", port, group);
+        let (g, p2, g2) = (global, port.clone(), group.to_owned());
         let id = shared.next_mon();
         let key = shared.key_of(port.name());
         let action = Action::Call(Box::new(move |_r: Reason| {
-            remove_member(&net2, &g2, &p2);
-            broadcast(&net2, "reg0", &p2, &g2);
+            g.remove_member(&g2, &p2);
+            g.broadcast("reg0", &p2, &g2);
         }));
         shared.call(move |core: &mut Core| core.mon_local(&key, id, action));
         Ok(())
@@ -406,8 +445,8 @@ impl Node {
     /// The ports registered in a Global group, as far as this node knows.
     pub fn find_group(&self, group: &str) -> Vec<PortId> {
         self.shared()
-            .net()
-            .map(|n| n.global.st.lock().groups.get(group).cloned().unwrap_or_default())
+            .global()
+            .map(|g| g.st.lock().groups.get(group).cloned().unwrap_or_default())
             .unwrap_or_default()
     }
 
@@ -416,11 +455,11 @@ impl Node {
     /// an ID for [`Node::unmon_group`].
     pub fn mon_group(&self, group: &str, f: impl Fn(&GroupEvent) + Send + Sync + 'static) -> u64 {
         let shared = self.shared();
-        let Some(net) = shared.net().cloned() else { return 0 };
+        let Some(global) = shared.global().cloned() else { return 0 };
         let id = shared.next_mon();
         let f: Watcher = Arc::new(f);
         let current = {
-            let mut st = net.global.st.lock();
+            let mut st = global.st.lock();
             st.watchers.entry(group.to_owned()).or_default().push((id, f.clone()));
             st.groups.get(group).cloned().unwrap_or_default()
         };
@@ -432,8 +471,8 @@ impl Node {
 
     /// Stops a group monitor made by [`Node::mon_group`].
     pub fn unmon_group(&self, group: &str, id: u64) {
-        if let Some(net) = self.shared().net() {
-            if let Some(v) = net.global.st.lock().watchers.get_mut(group) {
+        if let Some(global) = self.shared().global() {
+            if let Some(v) = global.st.lock().watchers.get_mut(group) {
                 v.retain(|(i, _)| *i != id);
             }
         }
@@ -446,11 +485,11 @@ impl Node {
     /// [`Node::unmon_nodes`].
     pub fn mon_nodes(&self, f: impl Fn(&NodeEvent) + Send + Sync + 'static) -> u64 {
         let shared = self.shared();
-        let Some(net) = shared.net().cloned() else { return 0 };
+        let Some(global) = shared.global().cloned() else { return 0 };
         let id = shared.next_mon();
         let f: NodeWatcher = Arc::new(f);
-        net.global.st.lock().node_watchers.push((id, f.clone()));
-        for n in net.up_nodes() {
+        global.st.lock().node_watchers.push((id, f.clone()));
+        for n in global.net.up_nodes() {
             f(&NodeEvent::Up(n));
         }
         id
@@ -458,21 +497,23 @@ impl Node {
 
     /// Stops a node monitor made by [`Node::mon_nodes`].
     pub fn unmon_nodes(&self, id: u64) {
-        if let Some(net) = self.shared().net() {
-            net.global.st.lock().node_watchers.retain(|(i, _)| *i != id);
+        if let Some(global) = self.shared().global() {
+            global.st.lock().node_watchers.retain(|(i, _)| *i != id);
         }
     }
 
     /// The nodes this node knows of (not itself).
     pub fn known_nodes(&self) -> Vec<NodeId> {
-        self.shared().net().map(|n| n.known_nodes()).unwrap_or_default()
+        self.shared().remote().known_nodes()
     }
 
     /// Waits until this node has a live connection to `node` (returns at
     /// once if it has). It does not dial: send something, or let Global's
     /// mesh connect.
     pub async fn wait_up(&self, node: &NodeId) {
-        let Some(net) = self.shared().net().cloned() else { return std::future::pending().await };
+        let Some(net) = self.shared().global().map(|g| g.net.clone()) else {
+            return std::future::pending().await;
+        };
         loop {
             let notified = net.up_event.notified();
             tokio::pin!(notified);
@@ -494,7 +535,7 @@ impl Node {
     /// within `timeout` (no known address, refused, wrong secret: the log
     /// says which).
     pub async fn connect(&self, node: &NodeId, timeout: std::time::Duration) -> crate::Result<()> {
-        let Some(net) = self.shared().net().cloned() else {
+        let Some(net) = self.shared().global().map(|g| g.net.clone()) else {
             return Err(crate::Error::Config("this node was built without networking".into()));
         };
         if *node == *self.id() || net.is_up(node) {
@@ -517,26 +558,23 @@ impl Node {
     /// The nodes found at this node's seed addresses so far, in the order
     /// of the addresses.
     pub fn seed_nodes(&self) -> Vec<NodeId> {
-        self.shared()
-            .net()
-            .map(|n| n.global.st.lock().seed_nodes.values().cloned().collect())
-            .unwrap_or_default()
+        self.shared().global().map(|g| g.st.lock().seed_nodes.values().cloned().collect()).unwrap_or_default()
     }
 
     /// The nodes this node has a live connection to.
     pub fn up_nodes(&self) -> Vec<NodeId> {
-        self.shared().net().map(|n| n.up_nodes()).unwrap_or_default()
+        self.shared().remote().up_nodes()
     }
 
     /// The addresses this node listens on (actual ports, also for binds with port 0).
     pub fn listen_addrs(&self) -> Vec<String> {
-        self.shared().net().map(|n| n.listen_addrs().to_vec()).unwrap_or_default()
+        self.shared().global().map(|g| g.net.listen_addrs().to_vec()).unwrap_or_default()
     }
 
     /// Tells this node where another node listens, so that messages to it
     /// can be delivered without Global.
     pub fn add_node_addr(&self, node: &NodeId, addr: impl Into<String>) {
-        if let Some(n) = self.shared().net() {
+        if let Some(n) = self.shared().global().map(|g| &g.net) {
             let mut a = n.addrs_of(node);
             a.push(addr.into());
             n.learn_addrs(node, a);

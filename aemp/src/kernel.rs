@@ -52,10 +52,9 @@ pub(crate) fn handle(core: &mut Core, from: Option<&NodeId>, mut msg: Msg) {
             let (Some(node), Ok(name)) = (from, args.str(0)) else { return bad(from, &tag) };
             let name = name.to_owned();
             let reason = Reason(args.0[1..].to_vec());
-            if let Some(net) = core.shared.net().cloned() {
-                for action in net.remote_port_died(node, &name, &reason) {
-                    core.fire(&name, action, reason.clone());
-                }
+            let actions = core.shared.remote().remote_port_died(node, &name);
+            for action in actions {
+                core.fire(&name, action, reason.clone());
             }
         }
         "kil1" => {
@@ -90,16 +89,11 @@ pub(crate) fn handle(core: &mut Core, from: Option<&NodeId>, mut msg: Msg) {
                 "info" => m.push(core.shared.id.as_str()),
                 "time" => m.push(crate::util::epoch_f64()),
                 "known_nodes" => {
-                    let mut nodes = vec![Value::from(&core.shared.id)];
-                    if let Some(net) = core.shared.net() {
-                        nodes.extend(net.known_nodes().into_iter().map(Value::from));
-                    }
-                    m.0.extend(nodes);
+                    m.push(&core.shared.id);
+                    m.0.extend(core.shared.remote().known_nodes().into_iter().map(Value::from));
                 }
                 _ => {
-                    if let Some(net) = core.shared.net() {
-                        m.0.extend(net.up_nodes().into_iter().map(Value::from));
-                    }
+                    m.0.extend(core.shared.remote().up_nodes().into_iter().map(Value::from));
                 }
             }
             core.snd(&reply, m);
@@ -124,9 +118,7 @@ fn bad(from: Option<&NodeId>, tag: &str) {
 }
 
 fn send_to_node(core: &mut Core, node: &NodeId, msg: Msg) {
-    if let Some(net) = core.shared.net() {
-        net.send_raw(node, msg);
-    }
+    core.shared.remote().send_to_node(node, msg);
 }
 
 /// `["", "AnyEvent::MP::_spawn", name, init, args...]` (SPEC A.8, C.3a, C.4).

@@ -75,6 +75,7 @@ mod net;
 mod node;
 mod port;
 mod reason;
+mod remote;
 mod seqtable;
 mod ser;
 pub mod tls;

@@ -127,7 +127,7 @@ impl Drop for MonGuard {
                 core.unmon_local(&key, id);
             });
         } else {
-            crate::net::unmon(&shared, &port, id);
+            shared.remote().unmon(&port, id);
         }
     }
 }

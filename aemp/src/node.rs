@@ -95,7 +95,7 @@ impl Node {
         if self.0.is_local(port) {
             self.0.push(Cmd::Deliver(self.0.key_of(port.name()), msg));
         } else {
-            crate::net::send(&self.0, port, msg);
+            self.0.remote().send(port, msg);
         }
     }
 
@@ -189,7 +189,7 @@ impl Node {
         } else {
             // Straight to the link, as `snd` does, so that the two keep
             // their order on the wire.
-            crate::net::kil(&self.0, port, reason);
+            self.0.remote().kil(port, reason);
         }
     }
 
@@ -204,12 +204,17 @@ impl Node {
     /// `("transport_error", node, text)` when the connection to its node is
     /// lost; after that no further message reaches the port unnoticed (P25).
     pub fn mon(&self, port: &PortId, action: impl IntoMonAction) -> MonGuard {
+        self.mon_action(port, crate::monitor::action_of(action))
+    }
+
+    /// Places a monitor with `action` on a local or remote port; the guard
+    /// removes it.
+    fn mon_action(&self, port: &PortId, action: Action) -> MonGuard {
         let id = self.0.next_mon();
-        let action = crate::monitor::action_of(action);
         if self.0.is_local(port) {
             let p = port.clone();
             self.0.call(move |core| core.mon(&p, id, action));
-        } else if let Some((name, action, reason)) = crate::net::mon(&self.0, port, id, action) {
+        } else if let Some((name, action, reason)) = self.0.remote().mon(port, id, action) {
             self.0.call(move |core| core.fire(&name, action, reason));
         }
         MonGuard::new(self.clone(), MonTarget::Port(port.clone()), id)
@@ -217,32 +222,13 @@ impl Node {
 
     /// Keeps `value` alive until `port` dies, then drops it (P26).
     pub fn mon_guard<T: Send + 'static>(&self, port: &PortId, value: T) -> MonGuard {
-        let id = self.0.next_mon();
-        let action = Action::Keep(Box::new(value));
-        if self.0.is_local(port) {
-            let p = port.clone();
-            self.0.call(move |core| core.mon(&p, id, action));
-        } else if let Some((name, action, reason)) = crate::net::mon(&self.0, port, id, action) {
-            self.0.call(move |core| core.fire(&name, action, reason));
-        }
-        MonGuard::new(self.clone(), MonTarget::Port(port.clone()), id)
+        self.mon_action(port, Action::Keep(Box::new(value)))
     }
 
     /// Waits until `port` dies and returns the reason.
     pub fn dead(&self, port: &PortId) -> impl Future<Output = Reason> + Send + 'static {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let id = self.0.next_mon();
-        let action = Action::Notify(tx);
-        let guard = if self.0.is_local(port) {
-            let p = port.clone();
-            self.0.call(move |core| core.mon(&p, id, action));
-            MonGuard::new(self.clone(), MonTarget::Port(port.clone()), id)
-        } else {
-            if let Some((name, action, reason)) = crate::net::mon(&self.0, port, id, action) {
-                self.0.call(move |core| core.fire(&name, action, reason));
-            }
-            MonGuard::new(self.clone(), MonTarget::Port(port.clone()), id)
-        };
+        let guard = self.mon_action(port, Action::Notify(tx));
         async move {
             let r = rx.await.unwrap_or_else(|_| Reason::die("node shut down"));
             guard.keep();
@@ -278,7 +264,7 @@ impl Node {
             self.0.call(move |core| core.spawn_local(Key::Num(n), &init, args));
             self.0.num_port_id(n)
         } else {
-            crate::net::spawn(&self.0, node, &self.0.num_port_name(n), init, args)
+            spawn_remote(&self.0, node, &self.0.num_port_name(n), init, args)
         }
     }
 
@@ -303,7 +289,7 @@ impl Node {
         &self,
         fut: impl Future<Output = ()> + Send + 'static,
     ) -> tokio::task::AbortHandle {
-        spawn_tracked(&self.0, fut)
+        self.0.spawn_tracked(fut)
     }
 
     /// Creates an async port: messages to it are queued (at most `bound`)
@@ -377,9 +363,7 @@ impl Node {
     /// at once), stops its listeners and ends every task it started, then
     /// returns. Ports die without firing local monitors.
     pub async fn shutdown(&self) {
-        if let Some(net) = self.0.net() {
-            net.shutdown();
-        }
+        self.0.remote().shutdown();
         self.0.cancel.cancel();
         self.0.tasks.close();
         self.0.tasks.wait().await;
@@ -391,21 +375,19 @@ impl Node {
     }
 }
 
-/// Spawns a task tracked by the node and cancelled on shutdown.
-pub(crate) fn spawn_tracked(
-    shared: &Arc<Shared>,
-    fut: impl Future<Output = ()> + Send + 'static,
-) -> tokio::task::AbortHandle {
-    let cancel = shared.cancel.clone();
-    shared
-        .tasks
-        .spawn(async move {
-            tokio::select! {
-                _ = cancel.cancelled() => {}
-                _ = fut => {}
-            }
-        })
-        .abort_handle()
+/// `spawn` on another node: the port's name is chosen here, the port
+/// lives there. Returns its ID at once.
+pub(crate) fn spawn_remote(shared: &Shared, node: &NodeId, name: &str, init: &str, args: Msg) -> PortId {
+    let port = node.port(name).unwrap_or_else(|_| node.node_port());
+    let mut m = vec![
+        crate::value::Value::from(""),
+        crate::value::Value::from(crate::kernel::SPAWN),
+        crate::value::Value::from(name),
+        crate::value::Value::from(init),
+    ];
+    m.extend(args.0);
+    shared.remote().send_to_node(node, Msg::from(m));
+    port
 }
 
 /// Configures and starts a [`Node`].
@@ -530,12 +512,9 @@ impl NodeBuilder {
         shared.tasks.spawn(core::run(shared.clone()));
         let node = Node(shared);
         if self.net.is_active() {
-            match crate::net::Net::start(&node, self.net).await {
-                Ok(_net) => {}
-                Err(e) => {
-                    node.shutdown().await;
-                    return Err(e);
-                }
+            if let Err(e) = crate::global::start_network(node.shared(), self.net).await {
+                node.shutdown().await;
+                return Err(e);
             }
         }
         Ok(node)

@@ -177,7 +177,7 @@ impl<'a> Ctx<'a> {
             self.core.spawn_local(Key::Num(n), init, args);
             shared.num_port_id(n)
         } else {
-            crate::net::spawn(&shared, node, &shared.num_port_name(n), init, args)
+            crate::node::spawn_remote(&shared, node, &shared.num_port_name(n), init, args)
         }
     }
 

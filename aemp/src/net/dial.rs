@@ -1,0 +1,234 @@
+//! Dialling: a node's known addresses with retries, a dial made from the
+//! caller's task (`Node::connect`), and seeds (addresses whose node is not
+//! known yet).
+//!
+//! Takes one peer's lock at a time, never across an await.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+
+use super::config::secs;
+use super::link::LiveLink;
+use super::{Net, Peer};
+use crate::error::{Error, Result};
+use crate::id::NodeId;
+
+impl Net {
+    /// Starts a task that dials `peer` until it is linked or nothing
+    /// waits for it any more.
+    pub(super) fn start_dial(&self, peer: Arc<Peer>) {
+        let (Some(shared), Some(net)) = (self.shared(), self.weak.upgrade()) else { return };
+        shared.spawn_tracked(async move { net.dial_loop(peer).await });
+    }
+
+    /// Tries the node's addresses until a connection is up, nothing is
+    /// pending any more, or the node is unknown.
+    async fn dial_loop(self: Arc<Net>, peer: Arc<Peer>) {
+        // The original waits a random 0-1 s before the first attempt; we go at once.
+        loop {
+            let (addrs, wanted) = {
+                let st = peer.st.lock();
+                (
+                    self.addrs_of(&peer.id),
+                    st.up.is_none() && (!st.pending.is_empty() || !st.monitors.is_empty()),
+                )
+            };
+            if !wanted {
+                break;
+            }
+            // A connection from that node is in its handshake: let it finish
+            // rather than race it.
+            if peer.st.lock().claim.is_some() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+            for a in addrs {
+                if let Some(link) = self.dial_addr(&peer, &a).await {
+                    self.clone().run_link(link).await;
+                }
+                if peer.st.lock().up.is_some() {
+                    break;
+                }
+            }
+            if peer.st.lock().up.is_some() {
+                break;
+            }
+            // Addresses learned meanwhile (from Global, say, for a node
+            // that had none) end the wait at once.
+            tokio::select! {
+                _ = tokio::time::sleep(secs(self.cfg.connect_interval)) => {}
+                _ = peer.new_addrs.notified() => {}
+            }
+        }
+        peer.st.lock().dialing = false;
+    }
+
+    /// One attempt to make a link to `peer` at `addr`: TCP connect and
+    /// handshake (failures are logged).
+    async fn dial_addr(self: &Arc<Net>, peer: &Arc<Peer>, addr: &str) -> Option<LiveLink> {
+        peer.st.lock().attempting = true;
+        tracing::trace!(node = %peer.id, addr, "dialling");
+        let link = match connect_addr(addr, secs(self.cfg.network_latency.max(1.0))).await {
+            Some(Ok(sock)) => {
+                let greeted = self.greet_now(&sock, addr.parse().ok(), true);
+                match self.establish(sock, true, greeted, None, None).await {
+                    Ok(link) => Some(link),
+                    Err(e) => {
+                        if e.is_refusal() {
+                            // Worth seeing without debug logging: a wrong
+                            // secret or certificate never heals by itself.
+                            tracing::warn!(node = %peer.id, addr, "connection refused: {e}");
+                        } else {
+                            tracing::debug!(node = %peer.id, addr, "connection ended: {e}");
+                        }
+                        None
+                    }
+                }
+            }
+            Some(Err(e)) => {
+                tracing::debug!(node = %peer.id, addr, "connect failed: {e}");
+                None
+            }
+            None => {
+                tracing::debug!(node = %peer.id, addr, "connect timed out");
+                None
+            }
+        };
+        peer.st.lock().attempting = false;
+        link
+    }
+
+    /// Dials `node` from the calling task when nothing else is dialling it
+    /// or connecting from it: once the handshake is done the link is up,
+    /// with no hand-off to a dialling task and back (for `Node::connect`).
+    /// Returns whether the link is up; when not, the usual dialling (with
+    /// its retries) is left to take over.
+    pub(crate) async fn dial_here(self: &Arc<Net>, node: &NodeId) -> bool {
+        let addrs = self.addrs_of(node);
+        if addrs.is_empty() {
+            return false;
+        }
+        let peer = self.peer(node);
+        {
+            let mut st = peer.st.lock();
+            if st.dialing || st.up.is_some() || st.claim.is_some() || st.forgotten {
+                return false;
+            }
+            st.dialing = true;
+        }
+        let _dialing = DialingHere { net: self.clone(), peer: peer.clone() };
+        for a in addrs {
+            if let Some(link) = self.dial_addr(&peer, &a).await {
+                if let Some(shared) = self.shared() {
+                    shared.spawn_tracked(self.clone().run_link(link));
+                }
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Dials an address whose node is not known yet (a seed); returns the
+    /// node's ID once the connection has ended.
+    ///
+    /// When the handshake fails, `named` receives the node ID the peer's
+    /// greeting gave, if it got that far (a seed that is already connected
+    /// to us is refused as a duplicate, and is known by that ID).
+    pub(crate) async fn dial_seed(
+        self: Arc<Net>,
+        addr: &str,
+        found: impl FnOnce(&NodeId),
+        named: &mut Option<NodeId>,
+    ) -> Result<NodeId> {
+        let sock = connect_addr(addr, secs(self.cfg.network_latency.max(1.0)))
+            .await
+            .ok_or_else(|| Error::Timeout(format!("connect to {addr}")))??;
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        // We dialled this connection, though we learn the node's ID only
+        // from its greeting.
+        let (tx_named, rx_named) = tokio::sync::oneshot::channel();
+        let greeted = self.greet_now(&sock, addr.parse().ok(), true);
+        let conn = self.run_connection_reporting(sock, true, greeted, None, Some((tx, tx_named)));
+        tokio::pin!(conn);
+        // Report the node as soon as the handshake names it, then run the
+        // connection to its end.
+        let r = tokio::select! {
+            r = &mut conn => r,
+            id = &mut rx => {
+                let id = id.map_err(|_| Error::Protocol("no peer".into()))?;
+                found(&id);
+                conn.await?;
+                return Ok(id);
+            }
+        };
+        if let Err(e) = r {
+            *named = rx_named.await.ok();
+            return Err(e);
+        }
+        let id = rx.try_recv().map_err(|_| Error::Protocol("no peer".into()))?;
+        found(&id);
+        Ok(id)
+    }
+}
+
+/// Connects to `host:port` within `limit` (`None` when it timed out); a
+/// literal IP address skips the resolver (which runs on a blocking thread).
+///
+/// A connect on loopback or a fast LAN is done by the next turn of the
+/// reactor, so it gets that turn before the timer is armed: arming a timer
+/// on an idle runtime wakes its parked I/O driver, which costs a set-up
+/// more than the connect itself.
+pub(super) async fn connect_addr(addr: &str, limit: Duration) -> Option<std::io::Result<TcpStream>> {
+    let connect = async {
+        match addr.parse::<SocketAddr>() {
+            Ok(a) => TcpStream::connect(a).await,
+            Err(_) => TcpStream::connect(addr).await,
+        }
+    };
+    let mut connect = std::pin::pin!(connect);
+    if let Some(r) = poll_once(connect.as_mut()).await {
+        return Some(r);
+    }
+    tokio::task::yield_now().await;
+    if let Some(r) = poll_once(connect.as_mut()).await {
+        return Some(r);
+    }
+    tokio::time::timeout(limit, connect).await.ok()
+}
+
+/// Polls `f` once: its output if it is ready.
+async fn poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {
+    let mut f = f;
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match Pin::new(&mut f).poll(cx) {
+            std::task::Poll::Ready(v) => Some(v),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+/// A dial made by `Net::dial_here`: when it ends (also when the caller
+/// gave up on it half-way), the node may be dialled again, and is at once
+/// when something waits for it.
+struct DialingHere {
+    net: Arc<Net>,
+    peer: Arc<Peer>,
+}
+
+impl Drop for DialingHere {
+    fn drop(&mut self) {
+        let mut st = self.peer.st.lock();
+        st.attempting = false;
+        st.dialing = st.up.is_none() && (!st.pending.is_empty() || !st.monitors.is_empty());
+        let redial = st.dialing;
+        drop(st);
+        if redial {
+            self.net.start_dial(self.peer.clone());
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! A live link: a connection past its handshake becoming its node's link
+//! (Global's opening messages and what was queued go out first), its writer
+//! and reader tasks, and routing what arrives into the dispatcher's queue.
+//!
+//! Takes one peer's lock at a time; Global's state is taken under it only
+//! through `LinkEvents::opening_messages`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::accept::ConnSlot;
+use super::config::secs;
+use super::framing::Framing;
+use super::handshake::Handshaken;
+use super::peers::{PeerState, Up};
+use super::send::{unsendable, Lost};
+use super::stream::{Link, WriteSide};
+use super::{Net, Peer};
+use crate::core::{Cmd, Shared};
+use crate::error::{Error, Result};
+use crate::id::NodeId;
+use crate::reason::Reason;
+use crate::value::{Msg, Value};
+use crate::wire::codec::FrameReader;
+
+/// How many bytes of messages a connection hands to its node before it
+/// waits for the node to catch up (receive-side backpressure).
+const RECV_AHEAD: usize = 4 << 20;
+
+/// A connection that has become the link to its node (see `Net::run_link`).
+pub(super) struct LiveLink {
+    pub(super) peer: Arc<Peer>,
+    conn: u64,
+    rd: Box<dyn AsyncRead + Unpin + Send>,
+    wr: WriteSide,
+    leftover: Vec<u8>,
+    send_framing: Framing,
+    recv_framing: Framing,
+    peer_timeout: Option<f64>,
+    wake: Arc<Notify>,
+    closed: CancellationToken,
+    /// Counts the connection while it lives (see `ConnSlot`).
+    pub(super) slot: Option<ConnSlot>,
+}
+
+impl Net {
+    /// Makes a connection past its handshake the link to its node: Global's
+    /// opening messages and what was queued go out first.
+    pub(super) fn become_link(&self, hs: Handshaken, peer: Arc<Peer>, conn: u64) -> Result<LiveLink> {
+        let events = self.events();
+        if peer.st.lock().up.is_some() {
+            // This connection replaces a live one (the peer restarted, or a
+            // 0.9 peer switched connections): Global starts over with it.
+            if let Some(ev) = &events {
+                ev.link_down(&peer.id, &Reason::transport_error(peer.id.as_str(), "link replaced"));
+            }
+        }
+        let closed = CancellationToken::new();
+        let wake = Arc::new(Notify::new());
+        let up = Up {
+            wake: wake.clone(),
+            closed: closed.clone(),
+            conn,
+            framing: hs.send_framing,
+            aemp: hs.aemp,
+            incarnation: hs.incarnation,
+            dialer: hs.dialer,
+        };
+        let replaced = {
+            let mut st = peer.st.lock();
+            if st.claim.as_ref().map(|c| c.0) != Some(conn) {
+                return Err(Error::Protocol(format!("connection to {} superseded by another", peer.id)));
+            }
+            // Global's opening messages, made only once this connection is
+            // sure to be the link (lock order: a peer's state, then Global's,
+            // then the address book or the peers' map; never another peer's).
+            let opening = events.as_ref().map(|ev| ev.opening_messages(&peer.id)).unwrap_or_default();
+            st.claim = None;
+            self.install(&peer, &mut st, up, &hs.first, opening)
+        };
+        if let Some((mons, reason)) = replaced {
+            tracing::info!(node = %peer.id, %reason, "connection replaced");
+            self.fire_monitors(&peer, mons, reason);
+        }
+        let (send_framing, recv_framing) = (hs.send_framing, hs.recv_framing);
+        tracing::info!(node = %peer.id, ?send_framing, ?recv_framing, "connection up");
+        if let Some(ev) = &events {
+            ev.link_up(&peer.id);
+        }
+        self.up_event.notify_waiters();
+        let (rd, wr): (Box<dyn AsyncRead + Unpin + Send>, WriteSide) = match hs.stream {
+            Link::Plain(tcp) => {
+                let (r, w) = tcp.into_split();
+                let w = Arc::new(w);
+                peer.st.lock().sock = Some(w.clone());
+                (Box::new(r), WriteSide::Plain(w))
+            }
+            Link::Tls(b) => {
+                let (r, w) = tokio::io::split(b);
+                (Box::new(r), WriteSide::Tls(w))
+            }
+        };
+        Ok(LiveLink {
+            peer,
+            conn,
+            rd,
+            wr,
+            leftover: hs.leftover,
+            send_framing,
+            recv_framing,
+            peer_timeout: hs.peer_timeout,
+            wake,
+            closed,
+            slot: None,
+        })
+    }
+
+    /// Installs `up` as the peer's link (its lock held): the handshake's
+    /// last bytes, Global's `opening` messages, then what was queued (SPEC
+    /// A.9.3). Returns the monitors of a link it replaced, to fire.
+    fn install(
+        &self,
+        peer: &Peer,
+        st: &mut PeerState,
+        up: Up,
+        first: &[u8],
+        opening: Vec<Msg>,
+    ) -> Option<Lost> {
+        let framing = up.framing;
+        let restarted_from = |old: &Up| old.incarnation.is_some() && old.incarnation != up.incarnation;
+        let replaced = st.up.take().map(|old| {
+            old.closed.cancel();
+            // The old connection is gone: what it carried may be lost.
+            let reason = if restarted_from(&old) {
+                Reason::transport_error(peer.id.as_str(), "peer restarted")
+            } else {
+                Reason(vec![Value::from("transport_error"), Value::from("switched connections")])
+            };
+            (std::mem::take(&mut st.monitors), reason)
+        });
+        st.sock = None;
+        st.writing = false;
+        st.up = Some(up);
+        st.out.clear();
+        st.out.extend_from_slice(first);
+        for m in opening {
+            if let Err(e) = framing.encode(&m.0, &mut st.out) {
+                tracing::error!("global message not encodable: {e}");
+            }
+        }
+        let pending = std::mem::take(&mut st.pending);
+        st.pending_bytes = 0;
+        st.pending_since = None;
+        for m in pending {
+            if let Err(e) = framing.encode(&m.0, &mut st.out) {
+                let dest = m.0.first().and_then(Value::as_str);
+                let (fire, reason) = unsendable(&peer.id, st, dest, &e);
+                self.fire_monitors(peer, fire, reason);
+            }
+        }
+        replaced
+    }
+
+    /// Carries a link's messages both ways until it closes or fails.
+    pub(super) async fn run_link(self: Arc<Net>, link: LiveLink) {
+        let _slot = link.slot;
+        let (peer, conn) = (link.peer, link.conn);
+        let wtimeout = secs((self.cfg.advertised_timeout() as f64 - self.cfg.network_latency).max(1.0));
+        let writer = {
+            let net = self.clone();
+            let peer = peer.clone();
+            let (wake, wr, framing) = (link.wake, link.wr, link.send_framing);
+            async move { net.writer(peer, conn, wake, wr, wtimeout, framing).await }
+        };
+        let reader = self.clone().reader(
+            peer.clone(),
+            conn,
+            link.rd,
+            link.leftover,
+            link.recv_framing,
+            link.peer_timeout,
+        );
+        let text = tokio::select! {
+            r = reader => r,
+            r = writer => r,
+            _ = link.closed.cancelled() => "connection closed".to_owned(),
+        };
+        self.fail(&peer, conn, &text);
+    }
+
+    async fn writer(
+        self: Arc<Net>,
+        peer: Arc<Peer>,
+        conn: u64,
+        wake: Arc<Notify>,
+        mut wr: WriteSide,
+        keepalive: Duration,
+        framing: Framing,
+    ) -> String {
+        let mut buf = Vec::new();
+        // One keepalive timer for the link, moved on only when it fires
+        // (as the reader's): a keepalive goes after `keepalive` without a
+        // write by this task.
+        let mut quiet = Box::pin(tokio::time::sleep(keepalive));
+        let mut last_write = Instant::now();
+        loop {
+            let (live, idle) = {
+                let mut st = peer.st.lock();
+                let live = st.up.as_ref().map(|u| u.conn) == Some(conn);
+                if live && !st.out.is_empty() {
+                    std::mem::swap(&mut st.out, &mut buf);
+                    st.writing = true;
+                }
+                (live, buf.is_empty())
+            };
+            if !live {
+                wr.shutdown().await;
+                return "connection closed".into();
+            }
+            if idle {
+                tokio::select! {
+                    biased;
+                    () = wake.notified() => {}
+                    () = quiet.as_mut() => {
+                        let due = last_write + keepalive;
+                        if Instant::now() >= due {
+                            let _ = framing.encode(&[], &mut peer.st.lock().out);
+                            quiet.as_mut().reset(Instant::now() + keepalive);
+                        } else {
+                            quiet.as_mut().reset(due);
+                        }
+                    }
+                }
+                continue;
+            }
+            let r = wr.write_all(&buf).await;
+            last_write = Instant::now();
+            peer.st.lock().writing = false;
+            if let Err(e) = r {
+                return format!("write error: {e}");
+            }
+            buf.clear();
+            if buf.capacity() > 1 << 20 {
+                buf = Vec::new();
+            }
+        }
+    }
+
+    async fn reader(
+        self: Arc<Net>,
+        peer: Arc<Peer>,
+        conn: u64,
+        mut rd: impl AsyncRead + Unpin,
+        leftover: Vec<u8>,
+        framing: Framing,
+        peer_timeout: Option<f64>,
+    ) -> String {
+        let Some(shared) = self.shared() else { return "node gone".into() };
+        let mut dec = framing.reader(self.cfg.limits());
+        let mut buf = leftover;
+        let mut cmds: Vec<Cmd> = Vec::new();
+        let mut silence = peer_timeout.map(secs).map(Silence::new);
+        // Bytes handed to the node since the node last caught up with us.
+        let mut ahead = 0usize;
+        loop {
+            let used = match decode_all(&shared, &peer.id, &mut *dec, &buf, &mut cmds) {
+                Ok(used) => used,
+                Err(e) => {
+                    shared.push_batch(&mut cmds);
+                    tracing::warn!(node = %peer.id, "closing connection: {e}");
+                    return format!("protocol error: {e}");
+                }
+            };
+            ahead += used;
+            shared.push_and_run(&mut cmds);
+            if ahead > RECV_AHEAD {
+                // The node is behind: wait until it has handled what this
+                // connection gave it before reading more, so that a peer
+                // sending faster than the node's callbacks run is held back
+                // by TCP instead of filling this node's memory.
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                shared.call(move |_| {
+                    let _ = tx.send(());
+                });
+                if rx.await.is_err() {
+                    return "node gone".into();
+                }
+                ahead = 0;
+            }
+            if used > 0 {
+                buf.drain(..used);
+            }
+            if buf.capacity() - buf.len() < 16 * 1024 {
+                buf.reserve(64 * 1024);
+            }
+            match read_timed(&mut rd, &mut buf, &mut silence).await {
+                None => return "read timeout".into(),
+                Some(Ok(0)) => return "connection closed by peer".into(),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return format!("read error: {e}"),
+            }
+            if peer.st.lock().up.as_ref().map(|u| u.conn) != Some(conn) {
+                return "connection replaced".into();
+            }
+        }
+    }
+}
+
+/// Decodes every whole message at the start of `buf` into commands for the
+/// dispatcher; returns how many bytes they took.
+fn decode_all(
+    shared: &Shared,
+    from: &NodeId,
+    dec: &mut dyn FrameReader,
+    buf: &[u8],
+    cmds: &mut Vec<Cmd>,
+) -> Result<usize> {
+    let mut start = 0;
+    while let Some((msg, used)) = dec.decode(&buf[start..])? {
+        start += used;
+        if let Some(c) = route(shared, from, msg) {
+            cmds.push(c);
+        }
+    }
+    Ok(start)
+}
+
+/// A link's read timeout: one timer for the whole connection, moved on
+/// only when it fires (a timer set up and torn down for every read would
+/// cost each message a trip through the runtime's timer wheel).
+struct Silence {
+    limit: Duration,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+    last_read: Instant,
+}
+
+impl Silence {
+    fn new(limit: Duration) -> Silence {
+        Silence { limit, timer: Box::pin(tokio::time::sleep(limit)), last_read: Instant::now() }
+    }
+}
+
+/// Reads into `buf`; `None` when the peer stayed silent past the timeout.
+async fn read_timed(
+    rd: &mut (impl AsyncRead + Unpin),
+    buf: &mut Vec<u8>,
+    silence: &mut Option<Silence>,
+) -> Option<std::io::Result<usize>> {
+    let read = rd.read_buf(buf);
+    let Some(s) = silence else { return Some(read.await) };
+    tokio::pin!(read);
+    let r = loop {
+        tokio::select! {
+            biased;
+            r = &mut read => break r,
+            () = s.timer.as_mut() => {
+                let due = s.last_read + s.limit;
+                if Instant::now() >= due {
+                    return None;
+                }
+                s.timer.as_mut().reset(due);
+            }
+        }
+    };
+    s.last_read = Instant::now();
+    Some(r)
+}
+
+/// Routes one decoded message as a connection's reader does (the node
+/// port's requests included), as if it had come from node `from`.
+pub(crate) fn route_incoming(shared: &Arc<Shared>, from: &NodeId, msg: Vec<Value>) {
+    if let Some(c) = route(shared, from, msg) {
+        shared.push(c);
+    }
+}
+
+/// A message from a peer: `[portname, payload...]`, as a command for the
+/// dispatcher (`None` for a keepalive or a malformed destination).
+fn route(shared: &Shared, from: &NodeId, msg: Vec<Value>) -> Option<Cmd> {
+    let mut values = msg.into_iter();
+    let name = match values.next() {
+        None => return None, // keepalive
+        Some(Value::Str(s)) => s,
+        Some(other) => {
+            tracing::warn!(node = %from, "message whose destination is a {} dropped", other.kind());
+            return None;
+        }
+    };
+    // The payload without its destination (inline when it is short).
+    let msg: Msg = values.collect();
+    if name.is_empty() {
+        return Some(Cmd::NodePort(from.clone(), msg));
+    }
+    Some(Cmd::Deliver(shared.key_of(&name), msg))
+}

@@ -1,0 +1,180 @@
+//! The peer table (one [`Peer`] per remote node, with its link's state,
+//! its send queue and the monitors on its ports) and the address book.
+//!
+//! Locks: the peers' map and the address book are each taken alone or
+//! under one peer's state, never the other way round.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::{Framing, Net};
+use crate::core::Action;
+use crate::id::NodeId;
+use crate::value::Msg;
+
+/// The established link to a peer.
+pub(super) struct Up {
+    pub(super) conn: u64,
+    /// Wakes this link's writer (each link has its own, so that a link on
+    /// its way out cannot take the wake-up meant for its successor).
+    pub(super) wake: Arc<Notify>,
+    /// Ends this link's connection task (and closes its socket) at once:
+    /// when the link fails, is replaced, or the node shuts down.
+    pub(super) closed: tokio_util::sync::CancellationToken,
+    pub(super) framing: Framing,
+    pub(super) aemp: bool,
+    pub(super) incarnation: Option<String>,
+    /// Who dialled this connection.
+    pub(super) dialer: NodeId,
+}
+
+#[derive(Default)]
+pub(super) struct PeerState {
+    pub(super) up: Option<Up>,
+    /// Messages queued while not connected (SPEC A.9.3).
+    pub(super) pending: Vec<Msg>,
+    pub(super) pending_bytes: usize,
+    /// When the first pending message was queued (the connect deadline runs from it).
+    pub(super) pending_since: Option<Instant>,
+    /// Encoded bytes for the writer.
+    pub(super) out: Vec<u8>,
+    /// The socket of a plain TCP link, for writes without a task switch.
+    pub(super) sock: Option<Arc<tokio::net::tcp::OwnedWriteHalf>>,
+    /// The writer task has taken bytes out of `out` and is writing them.
+    pub(super) writing: bool,
+    /// A dialling task is running.
+    pub(super) dialing: bool,
+    /// The connection that currently may become the link (past its greeting).
+    pub(super) claim: Option<(u64, NodeId)>,
+    /// One of our dials to this node is under way and has not yet read the
+    /// peer's greeting.
+    pub(super) attempting: bool,
+    /// Local monitors on this node's ports: port name -> actions.
+    pub(super) monitors: HashMap<Box<str>, Vec<(u64, Action)>>,
+    /// Removed from the peers' map (a node that left): whoever still holds
+    /// this entry must take the node's current one instead.
+    pub(super) forgotten: bool,
+}
+
+/// Everything about one remote node: its link, what is queued for it, the
+/// monitors on its ports.
+pub(crate) struct Peer {
+    /// The network, for flushing this peer's outbox.
+    pub(super) net: Weak<Net>,
+    pub(super) id: NodeId,
+    pub(super) st: Mutex<PeerState>,
+    /// Wakes a dial waiting to retry: the node has new addresses.
+    pub(super) new_addrs: Notify,
+}
+
+impl Net {
+    /// The peer of a node given by its ID string, made if new.
+    pub(super) fn peer_str(&self, id: &str) -> Option<Arc<Peer>> {
+        if let Some(p) = self.peers.lock().get(id) {
+            return Some(p.clone());
+        }
+        NodeId::new(id).ok().map(|id| self.peer(&id))
+    }
+
+    /// The peer of a node, made if new.
+    pub(super) fn peer(&self, id: &NodeId) -> Arc<Peer> {
+        self.peers
+            .lock()
+            .entry(id.clone())
+            .or_insert_with(|| {
+                Arc::new(Peer {
+                    net: self.weak.clone(),
+                    id: id.clone(),
+                    st: Mutex::default(),
+                    new_addrs: Notify::new(),
+                })
+            })
+            .clone()
+    }
+
+    /// The peer of a node, if there is one.
+    pub(super) fn existing_peer(&self, id: &NodeId) -> Option<Arc<Peer>> {
+        self.peers.lock().get(id).cloned()
+    }
+
+    /// Records listener addresses of a node (from Global).
+    pub(crate) fn learn_addrs(&self, id: &NodeId, addrs: Vec<String>) {
+        if *id == self.me {
+            return;
+        }
+        let peer = self.peer(id);
+        if !addrs.is_empty() {
+            let mut book = self.addrs.lock();
+            let new = book.get(id).is_none_or(|old| addrs.iter().any(|a| !old.contains(a)));
+            book.insert(id.clone(), addrs);
+            if new {
+                peer.new_addrs.notify_one();
+            }
+        }
+    }
+
+    /// The known addresses of a node.
+    pub(crate) fn addrs_of(&self, id: &NodeId) -> Vec<String> {
+        self.addrs.lock().get(id).cloned().unwrap_or_default()
+    }
+
+    /// Every node we know of (not ourselves).
+    pub(crate) fn known_nodes(&self) -> Vec<NodeId> {
+        let mut v: Vec<NodeId> = self.peers.lock().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// The nodes with a live connection.
+    pub(crate) fn up_nodes(&self) -> Vec<NodeId> {
+        // Never hold the map's lock while taking a peer's (lock order: a
+        // peer's state may be held while the map is consulted).
+        let peers: Vec<Arc<Peer>> = self.peers.lock().values().cloned().collect();
+        let mut v: Vec<NodeId> =
+            peers.iter().filter(|p| p.st.lock().up.is_some()).map(|p| p.id.clone()).collect();
+        v.sort();
+        v
+    }
+
+    /// Whether a node has a live connection.
+    pub(crate) fn is_up(&self, id: &NodeId) -> bool {
+        self.existing_peer(id).is_some_and(|p| p.st.lock().up.is_some())
+    }
+
+    /// Forgets a node that is gone and cannot be dialled (no known address,
+    /// nothing queued or monitored): a private node that disconnected.
+    /// Without this every client that ever connected would stay in the
+    /// address table sent to each new connection.
+    pub(super) fn forget_if_unreachable(&self, peer: &Arc<Peer>) {
+        if !self.addrs_of(&peer.id).is_empty() {
+            return;
+        }
+        let mut peers = self.peers.lock();
+        // Only try the peer's lock: blocking on it while holding the map
+        // would break the lock order (a busy peer is simply kept). The
+        // lock is held while the entry goes, and the entry is marked, so
+        // that no one adds to an entry that is no longer in the map.
+        let Some(mut st) = peer.st.try_lock() else { return };
+        let idle = st.up.is_none()
+            && st.claim.is_none()
+            && st.pending.is_empty()
+            && st.monitors.is_empty()
+            && !st.dialing;
+        if idle && peers.get(&peer.id).is_some_and(|p| Arc::ptr_eq(p, peer)) {
+            peers.remove(&peer.id);
+            st.forgotten = true;
+        }
+    }
+
+    /// Takes the monitors on port `name` of `node`: the node told us, with
+    /// `kil`, that the port died.
+    pub(super) fn take_monitors(&self, node: &NodeId, name: &str) -> Vec<Action> {
+        let Some(p) = self.existing_peer(node) else { return Vec::new() };
+        let mut st = p.st.lock();
+        st.monitors.remove(name).map(|v| v.into_iter().map(|(_, a)| a).collect()).unwrap_or_default()
+    }
+}
