@@ -218,6 +218,66 @@ async fn p35_seeds_mesh_and_groups_and_a_private_node_reaches_a_third_node() {
     }
 }
 
+/// Every node of a network that starts all at once links to every other
+/// and sees every member of a group: each node brings up links to several
+/// peers at the same moment, from both ends, while Global's opening
+/// messages are made under each link's lock.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p35_many_nodes_starting_at_once_form_one_mesh_and_one_group() {
+    const N: usize = 8;
+    let seed = public("burst-seed").await;
+    let mut c = cfg();
+    c.seeds = vec![seed.listen_addrs()[0].clone()];
+    let nodes = futures_join_all((0..N).map(|i| {
+        let c = c.clone();
+        async move {
+            let n = Node::builder().id(format!("burst-{i}")).net_config(c).build().await.unwrap();
+            let member = n.port_with(|_ctx, _m| {});
+            n.register_group(&member, "burst").unwrap();
+            n
+        }
+    }))
+    .await;
+    for n in &nodes {
+        // Each node sees all N members (joins are reported as they come).
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let id = n.mon_group("burst", move |ev| {
+            if let aemp::GroupEvent::Joined(p) = ev {
+                let _ = tx.send(p.clone());
+            }
+        });
+        let mut seen = std::collections::HashSet::new();
+        while seen.len() < N {
+            seen.insert(within(rx.recv()).await.unwrap());
+        }
+        n.unmon_group("burst", id);
+        for other in &nodes {
+            if other.id() != n.id() {
+                within(n.wait_up(other.id())).await;
+            }
+        }
+    }
+    for n in nodes {
+        n.shutdown().await;
+    }
+    seed.shutdown().await;
+}
+
+/// Runs futures concurrently, each on a task of its own, and collects
+/// their outputs in order.
+async fn futures_join_all<F>(fs: impl Iterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = fs.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn node_port_answers_info_time_and_refuses_eval() {
     let (a, b) = pair("np-a", "np-b").await;

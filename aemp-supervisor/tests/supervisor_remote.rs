@@ -94,15 +94,11 @@ async fn worker_in_group(id: &str, seed: &str) -> Node {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_on_a_lost_node_is_restarted_on_another_node_of_its_group() {
-    // The workers join one at a time: aemp's connection set-up can
-    // deadlock when a node brings up two connections to different peers at
-    // the same moment (lock order of a peer's state and Global's state in
-    // `global::node_up_messages`, reported separately).
+    // Both workers join at once: each node brings up links to several
+    // peers at the same moment.
     let a = net_node("gr-a", vec![]).await;
     let seed = a.listen_addrs()[0].clone();
-    let b = worker_in_group("gr-b", &seed).await;
-    await_group(&a, "workers", &[b.id()]).await;
-    let c = worker_in_group("gr-c", &seed).await;
+    let (b, c) = tokio::join!(worker_in_group("gr-b", &seed), worker_in_group("gr-c", &seed));
     await_group(&a, "workers", &[b.id(), c.id()]).await;
 
     let (col, mut rx) = collector(&a);
