@@ -396,6 +396,29 @@ impl Replay {
         }
     }
 
+    /// Whether every pair of `nodes` has its links up.
+    pub fn links_complete(&self, nodes: &[String]) -> bool {
+        self.missing_links(nodes).is_empty()
+    }
+
+    /// The links (`a->b`) among `nodes` that are not up.
+    pub fn missing_links(&self, nodes: &[String]) -> Vec<String> {
+        let mut v = Vec::new();
+        for a in nodes {
+            for b in nodes {
+                if a != b && !self.links.contains(&(a.clone(), b.clone())) {
+                    v.push(format!("{a}->{b}"));
+                }
+            }
+        }
+        v
+    }
+
+    /// Whether no node has a link up.
+    pub fn links_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
     /// The live nodes.
     pub fn live_nodes(&self) -> Vec<String> {
         self.live.keys().cloned().collect()

@@ -136,6 +136,11 @@ pub enum Event {
         /// The bound, in milliseconds.
         bound_ms: u64,
     },
+    /// The lab starts a schedule.
+    Schedule {
+        /// Its seed.
+        seed: u64,
+    },
     /// A known issue the lab met (e.g. a seed unreachable by its name).
     Finding {
         /// What.

@@ -11,3 +11,7 @@
 pub mod checker;
 pub mod history;
 pub mod schedule;
+pub mod lab;
+pub mod netns;
+pub mod node;
+pub mod relay;
