@@ -357,16 +357,12 @@ impl Replay {
             Event::StreamStart { stream, .. } => {
                 self.stream_sender.insert(stream.clone(), by.clone());
             }
-            Event::Sent { stream, seq } => {
-                if r.t >= self.since {
-                    self.sent_at.insert((stream.clone(), *seq), r.t);
-                }
+            Event::Sent { stream, seq } if r.t >= self.since => {
+                self.sent_at.insert((stream.clone(), *seq), r.t);
             }
-            Event::Recv { stream, seq } => {
-                if self.sent_at.remove(&(stream.clone(), *seq)).is_some() {
-                    if let Some(from) = self.stream_sender.get(stream) {
-                        self.flows.insert((from.clone(), by.clone()));
-                    }
+            Event::Recv { stream, seq } if self.sent_at.remove(&(stream.clone(), *seq)).is_some() => {
+                if let Some(from) = self.stream_sender.get(stream) {
+                    self.flows.insert((from.clone(), by.clone()));
                 }
             }
             _ => {}
@@ -513,6 +509,12 @@ fn replay(history: &[Record], opts: &Options, report: &mut Report) {
                     }
                     _ => {}
                 }
+                // Links an earlier fault still holds down are not this one's to detect.
+                for f in &faults {
+                    for p in &f.pairs {
+                        pairs.remove(p);
+                    }
+                }
                 let sup = all.first().cloned();
                 let cut_off = match (kind.as_str(), &child_before, &sup) {
                     ("vanish", Some(c), _) => hosts.contains(c),
@@ -616,7 +618,7 @@ fn replay(history: &[Record], opts: &Options, report: &mut Report) {
     }
     done_faults.extend(faults);
     done_faults.sort_by_key(|f| f.id);
-    for f in done_faults {
+    for f in done_faults.into_iter().filter(|f| !f.pairs.is_empty() && f.kind != "blip") {
         report.detections.push(Detection { kind: f.kind, id: f.id, first_ns: f.first, all_ns: f.all });
     }
 }
@@ -652,7 +654,11 @@ mod tests {
             self
         }
         fn stream(&mut self, t: u64, by: &str, id: &str, to: &str) -> &mut H {
-            self.at(t, by, Event::StreamStart { stream: id.into(), sender: format!("{by}#s"), receiver: to.into() })
+            self.at(
+                t,
+                by,
+                Event::StreamStart { stream: id.into(), sender: format!("{by}#s"), receiver: to.into() },
+            )
         }
         fn sent(&mut self, t: u64, by: &str, id: &str, seq: u64) -> &mut H {
             self.at(t, by, Event::Sent { stream: id.into(), seq })
@@ -800,14 +806,26 @@ mod tests {
         let mut h = H::new();
         let n = ["a", "b", "c"];
         mesh(&mut h, 0, &n);
-        h.at(1000, "lab", Event::Fault { id: 1, kind: "partition".into(), hosts: vec!["a".into(), "b".into()] });
+        h.at(
+            1000,
+            "lab",
+            Event::Fault { id: 1, kind: "partition".into(), hosts: vec!["a".into(), "b".into()] },
+        );
         h.at(4000, "a", Event::LinkDown { peer: "b".into(), reason: "timeout".into() });
         h.at(4000, "a", Event::GroupLeave { port: "b#rx".into() });
         h.at(4200, "b", Event::LinkDown { peer: "a".into(), reason: "timeout".into() });
         h.at(4200, "b", Event::GroupLeave { port: "a#rx".into() });
         h.at(5000, "lab", Event::Heal { id: 1 }).at(5000, "lab", Event::Quiet { bound_ms: 10_000 });
-        h.at(6000, "a", Event::LinkUp { peer: "b".into() }).at(6000, "a", Event::GroupJoin { port: "b#rx".into() });
-        h.at(6000, "b", Event::LinkUp { peer: "a".into() }).at(6000, "b", Event::GroupJoin { port: "a#rx".into() });
+        h.at(6000, "a", Event::LinkUp { peer: "b".into() }).at(
+            6000,
+            "a",
+            Event::GroupJoin { port: "b#rx".into() },
+        );
+        h.at(6000, "b", Event::LinkUp { peer: "a".into() }).at(
+            6000,
+            "b",
+            Event::GroupJoin { port: "a#rx".into() },
+        );
         flow(&mut h, 6500, &n);
         let r = h.check();
         assert!(r.violations.is_empty(), "{:?}", r.violations);

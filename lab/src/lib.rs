@@ -10,8 +10,8 @@
 
 pub mod checker;
 pub mod history;
-pub mod schedule;
 pub mod lab;
 pub mod netns;
 pub mod node;
 pub mod relay;
+pub mod schedule;

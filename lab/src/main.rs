@@ -101,7 +101,9 @@ fn main() {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Node(a) => {
-            tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+                .init();
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
             let r = rt.expect("a runtime").block_on(aemp_lab::node::run(a));
             if let Err(e) = r {
@@ -272,8 +274,14 @@ fn run_lab(k: usize, pid: u32, top: &Path, s: Settings, queue: &Mutex<Queue>) ->
     let name = format!("lab{k}");
     let dir = top.join(&name);
     let prefix = format!("{}{pid}-{k}-", netns::PREFIX);
-    let mut res =
-        LabResult { name: name.clone(), dir: dir.clone(), history: Vec::new(), report: Report::default(), schedules: 0, error: None };
+    let mut res = LabResult {
+        name: name.clone(),
+        dir: dir.clone(),
+        history: Vec::new(),
+        report: Report::default(),
+        schedules: 0,
+        error: None,
+    };
     let gen = schedule::Settings { hosts: s.hosts, timeout_ms: (s.timeout * 1000.0) as u64, relay: s.relay };
     let mut lab = match Lab::start(&name, &prefix, &dir, s) {
         Ok(l) => l,
@@ -378,7 +386,11 @@ fn summarise(results: &[LabResult], expected: &BTreeSet<Kind>, started: Instant)
         println!("none");
     }
     println!("\n== figures ==");
-    println!("schedules run: {schedules} on {} labs in {:.0}s", results.len(), started.elapsed().as_secs_f64());
+    println!(
+        "schedules run: {schedules} on {} labs in {:.0}s",
+        results.len(),
+        started.elapsed().as_secs_f64()
+    );
     println!("messages checked: {messages} on {streams} streams ({fired} monitors fired)");
     for k in Kind::ALL {
         println!("  {}: {}", k.name(), by_kind.get(&k).copied().unwrap_or(0));
@@ -390,7 +402,7 @@ fn summarise(results: &[LabResult], expected: &BTreeSet<Kind>, started: Instant)
         println!("  {:10} all:   {}", "", stats(&mut a));
     }
     for (kind, n) in &undetected {
-        println!("  {kind:10} not detected (healed first): {n}");
+        println!("  {kind:10} not detected before its heal: {n}");
     }
     println!("links dropped by blips (shorter than the timeout): {blips}");
     println!("convergence after heal (links, groups, new messages, one child): {}", stats(&mut conv));

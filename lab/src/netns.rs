@@ -264,6 +264,13 @@ impl Network {
         add_ns(&bridge)?;
         ip(&["-n", &bridge, "link", "add", "br0", "type", "bridge"])?;
         ip(&["-n", &bridge, "link", "set", "br0", "up"])?;
+        // Addresses given to the bridge's own namespace answer ARP but drop
+        // every TCP packet: a silent address, as a gone pod behind a router.
+        ns_exec_input(
+            &bridge,
+            &["nft", "-f", "-"],
+            "table inet aemplab { chain input { type filter hook input priority 0; policy accept; meta l4proto tcp drop; }; }\n",
+        )?;
         let mut hosts = Vec::new();
         for i in 0..n {
             let ns = format!("{prefix}h{}", i + 1);
@@ -292,6 +299,14 @@ impl Network {
             script.push_str(&format!("add element inet aemplab blocked {{ {} }}\n", sources.join(", ")));
         }
         ns_exec_input(&self.hosts[i].ns, &["nft", "-f", "-"], &script)
+    }
+
+    /// Makes `addr` a silent address: it answers ARP, drops TCP.
+    ///
+    /// # Errors
+    /// When ip fails.
+    pub fn add_blackhole(&self, addr: &str) -> Result<(), String> {
+        ip(&["-n", &self.bridge, "addr", "add", &format!("{addr}/24"), "dev", "br0"]).map(|_| ())
     }
 
     /// Moves host `i` to a new address (the old one is removed).

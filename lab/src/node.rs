@@ -166,7 +166,14 @@ async fn send_loop(node: Node, w: Log, stop: Arc<AtomicBool>, interval: Duration
             }
             n += 1;
             let id = format!("{me}.{pid}.{n}");
-            log(&w, Event::StreamStart { stream: id.clone(), sender: sender.to_string(), receiver: rx.to_string() });
+            log(
+                &w,
+                Event::StreamStart {
+                    stream: id.clone(),
+                    sender: sender.to_string(),
+                    receiver: rx.to_string(),
+                },
+            );
             let fired = Arc::new(AtomicBool::new(false));
             let (f, l, sid) = (fired.clone(), w.clone(), id.clone());
             let guard = node.mon(&rx, move |r: Reason| {
