@@ -219,6 +219,7 @@ fn check_streams(history: &[Record], opts: &Options, report: &mut Report) {
         }
         let mut got = BTreeSet::new();
         let mut last = 0;
+        let mut late = Vec::new();
         for &(seq, t) in &s.recv {
             if !got.insert(seq) {
                 report.violations.push(Violation {
@@ -239,20 +240,24 @@ fn check_streams(history: &[Record], opts: &Options, report: &mut Report) {
             last = last.max(seq);
             if let Some(tf) = s.fired {
                 if t > tf + opts.late_grace_ns {
-                    let sent = s.sent.get(&seq).copied().unwrap_or(0);
-                    report.violations.push(Violation {
-                        kind: Kind::LateArrival,
-                        t,
-                        text: format!(
-                            "stream {id} ({} -> {}): seq {seq} (sent {:.3}s before the monitor fired) arrived {:.3}s after it fired",
-                            s.sender,
-                            s.receiver,
-                            secs(tf.saturating_sub(sent)),
-                            secs(t - tf)
-                        ),
-                    });
+                    late.push((seq, t, s.sent.get(&seq).copied().unwrap_or(0)));
                 }
             }
+        }
+        if let (Some(&(first, t, sent)), Some(tf)) = (late.first(), s.fired) {
+            let last = late[late.len() - 1].0;
+            report.violations.push(Violation {
+                kind: Kind::LateArrival,
+                t,
+                text: format!(
+                    "stream {id} ({} -> {}): {} message(s) (seq {first}..{last}, the first sent {:.3}s before the monitor fired) arrived from {:.3}s after it fired",
+                    s.sender,
+                    s.receiver,
+                    late.len(),
+                    secs(tf.saturating_sub(sent)),
+                    secs(t - tf)
+                ),
+            });
         }
         let max_got = got.iter().next_back().copied().unwrap_or(0);
         let missing: Vec<u64> = s.sent.keys().copied().filter(|q| *q < max_got && !got.contains(q)).collect();
