@@ -89,16 +89,17 @@
 //! ```
 
 mod error;
+mod handle;
+mod info;
 mod intensity;
+mod server;
 mod spec;
 mod strategy;
-mod supervisor;
 
 pub use crate::error::{Error, Result};
+pub use crate::handle::Supervisor;
+pub use crate::info::{ChildInfo, ChildStatus, SupervisorInfo};
 pub use crate::intensity::{Backoff, Intensity, RestartWindow};
+pub use crate::server::{install, CHILD_INIT, DIRECTORY, GROUP, MAX_RESTARTS, START_FAILED};
 pub use crate::spec::{ChildKind, ChildSpec, Placement, Restart, Shutdown, SupervisorSpec, SUPERVISOR_INIT};
 pub use crate::strategy::{decide, plan, ChildState, Decision, ExitKind, Plan, Strategy};
-pub use crate::supervisor::{
-    install, ChildInfo, ChildStatus, Supervisor, SupervisorInfo, CHILD_INIT, DIRECTORY, GROUP, MAX_RESTARTS,
-    START_FAILED,
-};

@@ -17,7 +17,7 @@
 //! | `cargo run --example chat_server -- --id chat-server --bind 127.0.0.1:4040 --secret SECRET` and `cargo run --example chat_client -- --nick NICK --seed 127.0.0.1:4040 --secret SECRET` | `chat_programs_talk_and_survive_a_server_restart` (on a free port instead of 4040) |
 //! | `cargo run --example chat_server -- --profile chat-server` and `cargo run --example chat_client -- --profile chat-client --nick NICK` | `chat_server_and_client_start_from_profiles` |
 //!
-//! The `aemp` tool's commands shown in the book are run by `aemp/tests/cli.rs`.
+//! The `aemp` tool's commands shown in the book are run by `aemp-cli/tests/book_commands.rs`.
 //! The benchmark commands (`cargo bench -p aemp --bench core|net|derive`)
 //! run under `cargo test` too, as smoke runs with small counts (see
 //! `aemp/benches/support/mode.rs`); the `net` one also runs itself under
