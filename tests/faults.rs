@@ -291,6 +291,66 @@ async fn p03_a_node_restarted_with_the_same_id_never_gets_messages_for_its_previ
     b2.shutdown().await;
 }
 
+/// P25 between a link's loss and its monitor's firing: a message that a
+/// callback sends to a monitored remote port after the link failed, but
+/// before the dispatcher has fired the monitor, is dropped. It must not
+/// reach the port over the next link, after the messages that were lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p25_a_send_between_a_links_loss_and_its_monitor_firing_never_arrives() {
+    let a = node("gap-a", cfg(true)).await;
+    let b1 = node("gap-b", cfg(true)).await;
+    let addr = b1.listen_addrs()[0].clone();
+    a.add_node_addr(b1.id(), addr.clone());
+    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let sink = |n: &Node| {
+        let tx = tx.clone();
+        n.named_port("sink", move |_, m| {
+            let _ = tx.send(m[0].clone());
+        })
+        .unwrap()
+    };
+    let sink1 = sink(&b1);
+    let (fired_tx, mut fired) = mpsc::unbounded_channel();
+    let _guard = a.mon(&sink1, move |r: Reason| {
+        let _ = fired_tx.send(r);
+    });
+    a.snd(&sink1, msg!["first"]);
+    assert_eq!(within(rx.recv()).await.unwrap(), Value::from("first"));
+    let (down_tx, mut down) = mpsc::unbounded_channel();
+    a.mon_nodes(move |ev| {
+        if let aemp::NodeEvent::Down(n, _) = ev {
+            let _ = down_tx.send(n.clone());
+        }
+    });
+    // A callback holds a's dispatcher until the link is gone (so the
+    // monitor cannot fire yet), then sends to the sink.
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = std::sync::Mutex::new(release_rx);
+    let target = sink1.clone();
+    let holder = a.port_with(move |ctx, _m| {
+        let _ = started_tx.send(());
+        let _ = release_rx.lock().unwrap().recv();
+        ctx.snd(&target, msg!["after the loss"]);
+    });
+    a.snd(&holder, msg![]);
+    within(started.recv()).await;
+    b1.shutdown().await;
+    within(down.recv()).await;
+    // b comes back on the same address, with a sink of the same name.
+    let mut c = cfg(true);
+    c.binds = vec![addr];
+    let b2 = node("gap-b", c).await;
+    let sink2 = sink(&b2);
+    release_tx.send(()).unwrap();
+    assert_eq!(within(fired.recv()).await.unwrap().kind(), Some("transport_error"));
+    // A message sent after the monitor fired is the first the sink gets.
+    a.snd(&sink2, msg!["after the monitor"]);
+    assert_eq!(within(rx.recv()).await.unwrap(), Value::from("after the monitor"));
+    a.shutdown().await;
+    b2.shutdown().await;
+}
+
 /// Backpressure: `snd` never blocks, and when the link stalls, the bytes
 /// queued for it are bounded by `send_queue_limit`: beyond it the link is
 /// treated as failed and the monitors say why.

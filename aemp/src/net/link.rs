@@ -125,7 +125,7 @@ impl Net {
     /// A.9.3). Returns the monitors of a link it replaced, to fire.
     fn install(
         &self,
-        peer: &Peer,
+        peer: &Arc<Peer>,
         st: &mut PeerState,
         up: Up,
         first: &[u8],
@@ -141,7 +141,7 @@ impl Net {
             } else {
                 Reason(vec![Value::from("transport_error"), Value::from("switched connections")])
             };
-            (std::mem::take(&mut st.monitors), reason)
+            (st.take_monitors_for_loss(), reason)
         });
         st.sock = None;
         st.writing = false;
@@ -367,7 +367,14 @@ async fn read_timed(
             }
         }
     };
-    s.last_read = Instant::now();
+    // Bytes that waited in the socket while this process was stopped past
+    // the timeout are not delivered: the peer has given the link up already
+    // (it heard nothing from us), and its monitors have fired.
+    let now = Instant::now();
+    if now >= s.last_read + s.limit {
+        return None;
+    }
+    s.last_read = now;
     Some(r)
 }
 

@@ -54,7 +54,13 @@ pub(super) struct PeerState {
     /// peer's greeting.
     pub(super) attempting: bool,
     /// Local monitors on this node's ports: port name -> actions.
-    pub(super) monitors: HashMap<Box<str>, Vec<(u64, Action)>>,
+    pub(super) monitors: Monitors,
+    /// Ports whose monitors were taken to fire for a loss and have not
+    /// fired yet (a count per port): messages to them are dropped until
+    /// the dispatcher fires those monitors, so that nothing sent after a
+    /// lost message reaches the port before the monitor tells its owner
+    /// (no silent holes).
+    pub(super) lost: HashMap<Box<str>, u32>,
     /// Removed from the peers' map (a node that left): whoever still holds
     /// this entry must take the node's current one instead.
     pub(super) forgotten: bool,
@@ -62,6 +68,47 @@ pub(super) struct PeerState {
 
 /// Everything about one remote node: its link, what is queued for it, the
 /// monitors on its ports.
+/// Monitors on a node's ports: port name -> (monitor ID, action).
+pub(super) type Monitors = HashMap<Box<str>, Vec<(u64, Action)>>;
+
+impl PeerState {
+    /// Takes every monitor on the node's ports to fire for a loss; their
+    /// ports count as lost until they have fired.
+    pub(super) fn take_monitors_for_loss(&mut self) -> Monitors {
+        let mons = std::mem::take(&mut self.monitors);
+        for name in mons.keys() {
+            *self.lost.entry(name.clone()).or_default() += 1;
+        }
+        mons
+    }
+
+    /// Takes the monitors on one port to fire for a loss (see
+    /// [`PeerState::take_monitors_for_loss`]).
+    pub(super) fn take_port_monitors_for_loss(&mut self, name: &str) -> Monitors {
+        let mut fire = HashMap::new();
+        if let Some(list) = self.monitors.remove(name) {
+            *self.lost.entry(Box::from(name)).or_default() += 1;
+            fire.insert(Box::from(name), list);
+        }
+        fire
+    }
+
+    /// Whether messages to port `name` are dropped (see `lost`).
+    pub(super) fn is_lost(&self, name: &str) -> bool {
+        !self.lost.is_empty() && self.lost.contains_key(name)
+    }
+
+    /// The monitors of a loss on port `name` have fired.
+    pub(super) fn fired(&mut self, name: &str) {
+        if let Some(n) = self.lost.get_mut(name) {
+            *n -= 1;
+            if *n == 0 {
+                self.lost.remove(name);
+            }
+        }
+    }
+}
+
 pub(crate) struct Peer {
     /// The network, for flushing this peer's outbox.
     pub(super) net: Weak<Net>,

@@ -26,7 +26,7 @@ impl Remote for Net {
         }
         let Some(peer) = self.peer_str(port.node_str()) else { return };
         let st = peer.st.lock();
-        if st.up.is_some() {
+        if st.up.is_some() && !st.is_lost(port.name()) {
             self.write_locked_to(
                 &peer,
                 st,

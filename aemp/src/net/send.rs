@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::config::secs;
 use super::framing::Framing;
-use super::peers::PeerState;
+use super::peers::{Monitors, PeerState};
 use super::{Net, Peer};
 use crate::core::{Action, Core};
 use crate::error::{Error, Result};
@@ -53,6 +53,10 @@ impl Net {
     /// Sends `payload` to port `dest` of `peer` (`snd` of a remote port).
     pub(super) fn enqueue_to(&self, peer: &Arc<Peer>, dest: &str, payload: Msg) {
         let st = peer.st.lock();
+        if st.is_lost(dest) {
+            tracing::debug!(node = %peer.id, port = dest, "message to a port whose loss is being reported dropped");
+            return;
+        }
         if st.up.is_some() {
             self.write_locked_to(
                 peer,
@@ -178,7 +182,7 @@ impl Net {
             let pending = std::mem::take(&mut st.pending);
             st.pending_bytes = 0;
             st.pending_since = None;
-            let mons = std::mem::take(&mut st.monitors);
+            let mons = st.take_monitors_for_loss();
             drop(st);
             drop(pending);
             tracing::warn!(node = %peer.id, "send queue limit exceeded while connecting");
@@ -212,25 +216,22 @@ impl Net {
         st.pending.clear();
         st.pending_bytes = 0;
         st.pending_since = None;
-        let mons = std::mem::take(&mut st.monitors);
+        let mons = st.take_monitors_for_loss();
         drop(st);
         tracing::warn!(node = %peer.id, "unable to connect");
         self.fire_monitors(peer, mons, Reason::transport_error(peer.id.as_str(), "unable to connect"));
     }
 
-    pub(super) fn fire_monitors(
-        &self,
-        peer: &Peer,
-        mons: HashMap<Box<str>, Vec<(u64, Action)>>,
-        reason: Reason,
-    ) {
+    pub(super) fn fire_monitors(&self, peer: &Arc<Peer>, mons: Monitors, reason: Reason) {
         if mons.is_empty() {
             return;
         }
         let Some(shared) = self.shared() else { return };
-        let _ = peer;
+        let peer = peer.clone();
         shared.call(move |core: &mut Core| {
             for (name, actions) in mons {
+                // Sends from the monitors' own callbacks go through.
+                peer.st.lock().fired(&name);
                 for (_, a) in actions {
                     core.fire(&name, a, reason.clone());
                 }
@@ -254,7 +255,7 @@ impl Net {
         st.pending.clear();
         st.pending_bytes = 0;
         st.pending_since = None;
-        let mons = std::mem::take(&mut st.monitors);
+        let mons = st.take_monitors_for_loss();
         drop(st);
         tracing::info!(node = %peer.id, "connection lost: {text}");
         if let Some(shared) = self.shared() {
@@ -274,16 +275,14 @@ impl Net {
 /// is lost: it is logged, and the monitors of its destination port are
 /// taken, to fire with `("transport_error", node, "message not sent: ...")`
 /// so that the loss is not silent (P25).
-pub(super) type Lost = (HashMap<Box<str>, Vec<(u64, Action)>>, Reason);
+pub(super) type Lost = (Monitors, Reason);
 
 pub(super) fn unsendable(node: &NodeId, st: &mut PeerState, dest: Option<&str>, e: &Error) -> Lost {
     tracing::error!(%node, port = ?dest, "message not sent: {e}");
-    let mut fire = HashMap::new();
-    if let Some(d) = dest.filter(|d| !d.is_empty()) {
-        if let Some(list) = st.monitors.remove(d) {
-            fire.insert(Box::from(d), list);
-        }
-    }
+    let fire = match dest.filter(|d| !d.is_empty()) {
+        Some(d) => st.take_port_monitors_for_loss(d),
+        None => HashMap::new(),
+    };
     (fire, Reason::transport_error(node.as_str(), format!("message not sent: {e}")))
 }
 
