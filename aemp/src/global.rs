@@ -270,8 +270,14 @@ impl Global {
 
     fn add_member(&self, group: &str, port: PortId) {
         {
+            // A member heard of twice (from its own node and again through
+            // another, or after a reconnection) is one member.
             let mut st = self.st.lock();
-            st.groups.entry(group.to_owned()).or_default().push(port.clone());
+            let members = st.groups.entry(group.to_owned()).or_default();
+            if members.contains(&port) {
+                return;
+            }
+            members.push(port.clone());
         }
         self.notify(group, &GroupEvent::Joined(port));
     }
