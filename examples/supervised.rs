@@ -99,8 +99,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a = Node::builder().id("sup-a").net_config(net(vec![])).build().await?;
     let seed = a.listen_addrs()[0].clone();
     // The workers come up one after the other, each once A knows the one
-    // before (two connections to different peers set up at the very same
-    // moment can deadlock in aemp's Global hand-shake, see the crate's notes).
+    // before, so that the group lists them in the same order on every run.
     let b = worker_node("sup-b", &seed).await?;
     wait_for_workers(&a, 1).await?;
     let c = worker_node("sup-c", &seed).await?;
