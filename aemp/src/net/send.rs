@@ -14,7 +14,7 @@ use super::config::secs;
 use super::framing::Framing;
 use super::peers::{Monitors, PeerState};
 use super::{Net, Peer};
-use crate::core::{Action, Core};
+use crate::core::Core;
 use crate::error::{Error, Result};
 use crate::id::NodeId;
 use crate::reason::Reason;
