@@ -285,6 +285,13 @@ impl Shared {
         port.node_str() == self.id.as_str()
     }
 
+    /// Holds the dispatcher's state: nothing runs commands until the guard
+    /// is dropped (then push a command to wake the dispatcher).
+    #[cfg(test)]
+    pub(crate) fn hold_dispatcher(&self) -> parking_lot::MutexGuard<'_, Option<Core>> {
+        self.core.get().expect("the dispatcher is installed").lock()
+    }
+
     /// The way to other nodes ([`Offline`] until a network is started).
     pub(crate) fn remote(&self) -> &dyn Remote {
         match self.remote.get() {
@@ -859,9 +866,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if shared.cancel.is_cancelled() {
             break;
         }
-        let (worked, more) = match slot.try_lock() {
-            Some(mut g) => g.as_mut().map_or((false, false), |core| core.step_counted(16_384)),
-            None => (false, false),
+        let (worked, more, held_elsewhere) = match slot.try_lock() {
+            Some(mut g) => {
+                let (worked, more) = g.as_mut().map_or((false, false), |core| core.step_counted(16_384));
+                (worked, more, false)
+            }
+            None => (false, false, true),
         };
         if more {
             idle_spins = 0;
@@ -893,6 +903,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         shared.sleeping.store(true, Ordering::SeqCst);
         if !shared.queue.lock().is_empty() {
             shared.sleeping.store(false, Ordering::SeqCst);
+            if held_elsewhere {
+                // Whoever holds the state runs the queue; let the tasks
+                // that share this thread run meanwhile instead of spinning.
+                tokio::task::yield_now().await;
+            }
             continue;
         }
         tokio::select! {

@@ -208,19 +208,6 @@ impl LinkEvents for Global {
     /// A connection went down: forget the node's members and ports, ask the
     /// others where it is (SPEC A.10).
     fn link_down(&self, peer: &NodeId, reason: &Reason) {
-        self.node_down(peer, reason);
-    }
-}
-
-impl Global {
-    fn notify_nodes(&self, ev: &NodeEvent) {
-        let ws: Vec<NodeWatcher> = self.st.lock().node_watchers.iter().map(|w| w.1.clone()).collect();
-        for w in ws {
-            w(ev);
-        }
-    }
-
-    fn node_down(&self, peer: &NodeId, reason: &Reason) {
         self.notify_nodes(&NodeEvent::Down(peer.clone(), reason.clone()));
         let (left, their, others) = {
             let mut st = self.st.lock();
@@ -252,6 +239,15 @@ impl Global {
                 &p.node(),
                 Msg::from_array([Value::from(p.name()), Value::from("find_node"), Value::from(peer)]),
             );
+        }
+    }
+}
+
+impl Global {
+    fn notify_nodes(&self, ev: &NodeEvent) {
+        let ws: Vec<NodeWatcher> = self.st.lock().node_watchers.iter().map(|w| w.1.clone()).collect();
+        for w in ws {
+            w(ev);
         }
     }
 
@@ -298,23 +294,7 @@ impl Global {
             self.notify(group, &GroupEvent::Left(port.clone()));
         }
     }
-}
 
-/// Runs `AnyEvent::MP::Global::connect` for a peer: a port that takes the
-/// peer's Global messages.
-pub(crate) fn connect_port(core: &mut Core, from: Option<&NodeId>, key: Key, _args: Msg) {
-    let (Some(from), Some(global)) = (from.cloned(), core.shared.global().cloned()) else { return };
-    let Key::Name(name) = &key else { return };
-    global.st.lock().their_ports.insert(from.clone(), name.to_string());
-    let peer = from.clone();
-    let cb = boxed(move |_ctx, m: Msg| -> crate::Result<()> {
-        global.handle(&peer, m);
-        Ok(())
-    });
-    core.insert(key, PortEntry::new(Handler::Cb(cb)));
-}
-
-impl Global {
     fn handle(&self, from: &NodeId, m: Msg) {
         let net = &self.net;
         tracing::debug!(node = %from, me = %net.me(), msg = %m, "global message");
@@ -417,6 +397,20 @@ impl Global {
             );
         }
     }
+}
+
+/// Runs `AnyEvent::MP::Global::connect` for a peer: a port that takes the
+/// peer's Global messages.
+pub(crate) fn connect_port(core: &mut Core, from: Option<&NodeId>, key: Key, _args: Msg) {
+    let (Some(from), Some(global)) = (from.cloned(), core.shared.global().cloned()) else { return };
+    let Key::Name(name) = &key else { return };
+    global.st.lock().their_ports.insert(from.clone(), name.to_string());
+    let peer = from.clone();
+    let cb = boxed(move |_ctx, m: Msg| -> crate::Result<()> {
+        global.handle(&peer, m);
+        Ok(())
+    });
+    core.insert(key, PortEntry::new(Handler::Cb(cb)));
 }
 
 impl Node {

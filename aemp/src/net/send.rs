@@ -52,9 +52,15 @@ impl Net {
 
     /// Sends `payload` to port `dest` of `peer` (`snd` of a remote port).
     pub(super) fn enqueue_to(&self, peer: &Arc<Peer>, dest: &str, payload: Msg) {
-        let st = peer.st.lock();
+        let mut st = peer.st.lock();
         if st.is_lost(dest) {
+            // Dropped: its port's loss is being reported. A monitor placed on
+            // the port since the loss has now lost a message too, and fires.
             tracing::debug!(node = %peer.id, port = dest, "message to a port whose loss is being reported dropped");
+            let fire = st.take_port_monitors_for_loss(dest);
+            drop(st);
+            let reason = Reason::transport_error(peer.id.as_str(), "message lost with the link");
+            self.fire_monitors(peer, fire, reason);
             return;
         }
         if st.up.is_some() {
@@ -298,4 +304,80 @@ fn estimate(m: &Msg) -> usize {
         }
     }
     2 + m.0.iter().map(size).sum::<usize>()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::{mpsc, oneshot};
+
+    use crate::remote::Remote;
+    use crate::{msg, NetConfig, Node, NodeEvent, Reason, Value};
+
+    async fn public(id: &str) -> Node {
+        let c = NetConfig {
+            binds: vec!["127.0.0.1:0".into()],
+            secret: Some("loss-test".into()),
+            ..NetConfig::default()
+        };
+        Node::builder().id(id).net_config(c).build().await.unwrap()
+    }
+
+    async fn within<F: std::future::Future>(f: F) -> F::Output {
+        tokio::time::timeout(Duration::from_secs(20), f).await.expect("in time")
+    }
+
+    /// A message sent to a monitored remote port after its link failed, but
+    /// before the dispatcher fired the monitor, is dropped rather than queued
+    /// for the next link (where it would arrive after the lost ones), and a
+    /// monitor placed on the port in between fires for it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_send_between_a_links_loss_and_its_monitor_firing_is_dropped_and_reported() {
+        let a = public("loss-a").await;
+        let b = public("loss-b").await;
+        a.add_node_addr(b.id(), b.listen_addrs()[0].clone());
+        let (tx, mut got) = mpsc::unbounded_channel::<Value>();
+        let sink = b
+            .named_port("sink", move |_, m| {
+                let _ = tx.send(m[0].clone());
+            })
+            .unwrap();
+        let (fired_tx, mut fired) = mpsc::unbounded_channel();
+        let _first = a.mon(&sink, move |r: Reason| {
+            let _ = fired_tx.send(r);
+        });
+        a.snd(&sink, msg!["first"]);
+        assert_eq!(within(got.recv()).await.unwrap(), Value::from("first"));
+        let (down_tx, mut down) = mpsc::unbounded_channel();
+        a.mon_nodes(move |ev| {
+            if let NodeEvent::Down(..) = ev {
+                let _ = down_tx.send(());
+            }
+        });
+        let net = a.shared().global().unwrap().net.clone();
+
+        // The dispatcher is held: the link's loss is seen, its monitors
+        // are taken, but they cannot fire yet.
+        let held = a.shared().hold_dispatcher();
+        b.shutdown().await;
+        within(down.recv()).await;
+        let (late_tx, late) = oneshot::channel();
+        let late_id = a.shared().next_mon();
+        assert!(Remote::mon(&*net, &sink, late_id, crate::core::Action::Notify(late_tx)).is_none());
+        Remote::send(&*net, &sink, msg!["after the loss"]);
+        let peer = net.existing_peer(b.id()).unwrap();
+        // (The new monitor's own `mon1` request is queued; the message is not.)
+        let queued =
+            peer.st.lock().pending.iter().any(|m| m.0.first().and_then(Value::as_str) == Some("sink"));
+        assert!(!queued, "queued for the next link: a silent hole");
+        drop(held);
+        a.shared().call(|_| {});
+
+        assert_eq!(within(fired.recv()).await.unwrap().kind(), Some("transport_error"));
+        // It fires for the dropped message, not later for want of a link.
+        let r = within(late).await.unwrap();
+        assert_eq!(r.0.get(2).and_then(Value::as_str), Some("message lost with the link"), "{r}");
+        a.shutdown().await;
+    }
 }
