@@ -473,6 +473,28 @@ struct PendingFault {
     child_host: Option<String>,
     new_child: Option<u64>,
     orphan_stopped: bool,
+    /// The supervisor's host when the fault began.
+    sup: Option<String>,
+    /// Hosts this fault separates from the supervisor's host.
+    isolates: BTreeSet<String>,
+    /// For a fault that cut the child's host off: every host some fault
+    /// separated from the supervisor while it lasted (no place to restart
+    /// the child there).
+    blocked: BTreeSet<String>,
+}
+
+/// The hosts a fault separates from the supervisor's host `sup`.
+fn isolated_from(sup: Option<&String>, kind: &str, hosts: &[String], all: &[String]) -> BTreeSet<String> {
+    let Some(sup) = sup else { return BTreeSet::new() };
+    let h = |i: usize| hosts.get(i).cloned().unwrap_or_default();
+    match kind {
+        "partition" | "oneway" if h(0) == *sup => BTreeSet::from([h(1)]),
+        "partition" | "oneway" if h(1) == *sup => BTreeSet::from([h(0)]),
+        // The supervisor's own host gone: nowhere can the child be restarted.
+        "vanish" | "kill" | "pause" if h(0) == *sup => all.iter().cloned().collect(),
+        "vanish" | "kill" | "pause" => BTreeSet::from([h(0)]),
+        _ => BTreeSet::new(),
+    }
 }
 
 fn replay(history: &[Record], opts: &Options, report: &mut Report) {
@@ -526,6 +548,12 @@ fn replay(history: &[Record], opts: &Options, report: &mut Report) {
                     ("partition", Some(c), Some(s)) => hosts.contains(c) && hosts.contains(s) && c != s,
                     _ => false,
                 };
+                let isolates = isolated_from(sup.as_ref(), kind, hosts, &all);
+                let mut blocked: BTreeSet<String> = isolates.clone();
+                for f in &mut faults {
+                    blocked.extend(f.isolates.iter().cloned());
+                    f.blocked.extend(isolates.iter().cloned());
+                }
                 faults.push(PendingFault {
                     id: *id,
                     kind: kind.clone(),
@@ -537,6 +565,9 @@ fn replay(history: &[Record], opts: &Options, report: &mut Report) {
                     child_host: if cut_off { child_before.clone() } else { None },
                     new_child: None,
                     orphan_stopped: false,
+                    sup: sup.clone(),
+                    isolates,
+                    blocked,
                 });
             }
             Event::LinkDown { peer, .. } => {
@@ -574,7 +605,13 @@ fn replay(history: &[Record], opts: &Options, report: &mut Report) {
                     let f = faults.remove(i);
                     if let Some(c) = &f.child_host {
                         let held = r.t - f.t0;
-                        if held >= opts.failover_min_hold_ns && (f.new_child.is_none() || !f.orphan_stopped) {
+                        // Fail-over is owed only when some worker stayed
+                        // reachable from the supervisor throughout.
+                        let reachable = nodes
+                            .iter()
+                            .any(|n| Some(n) != f.sup.as_ref() && n != c && !f.blocked.contains(n));
+                        let no_new_child = reachable && f.new_child.is_none();
+                        if held >= opts.failover_min_hold_ns && (no_new_child || !f.orphan_stopped) {
                             report.violations.push(Violation {
                                 kind: Kind::NoFailover,
                                 t: r.t,
@@ -583,7 +620,7 @@ fn replay(history: &[Record], opts: &Options, report: &mut Report) {
                                     f.id,
                                     f.kind,
                                     secs(held),
-                                    if f.new_child.is_none() { "no new child elsewhere" } else { "" },
+                                    if no_new_child { "no new child elsewhere" } else { "" },
                                     if f.orphan_stopped { "" } else { "; the orphan did not die" }
                                 ),
                             });
@@ -858,6 +895,46 @@ mod tests {
         let r = h.check();
         assert_eq!(kinds(&r), vec![Kind::NotConverged]);
         assert!(r.violations[0].text.contains("a's group view"), "{}", r.violations[0]);
+    }
+
+    #[test]
+    fn no_failover_is_owed_while_every_other_worker_is_cut_off_from_the_supervisor() {
+        let mut h = H::new();
+        let n = ["a", "b", "c"];
+        mesh(&mut h, 0, &n);
+        h.at(10, "b", Event::ChildStart { port: "b#child1".into() });
+        h.at(1000, "lab", Event::Fault { id: 1, kind: "vanish".into(), hosts: vec!["b".into()] });
+        // The supervisor (a) cannot reach c either: no place for a new child.
+        h.at(
+            1500,
+            "lab",
+            Event::Fault { id: 2, kind: "partition".into(), hosts: vec!["c".into(), "a".into()] },
+        );
+        h.at(4000, "b", Event::ChildStop { port: "b#child1".into(), reason: "lost".into() });
+        h.at(7000, "lab", Event::Heal { id: 1 });
+        h.at(7500, "lab", Event::Heal { id: 2 });
+        let r = h.check();
+        assert!(!kinds(&r).contains(&Kind::NoFailover), "{:?}", r.violations);
+    }
+
+    #[test]
+    fn a_failover_is_owed_when_a_worker_stays_reachable() {
+        let mut h = H::new();
+        let n = ["a", "b", "c"];
+        mesh(&mut h, 0, &n);
+        h.at(10, "b", Event::ChildStart { port: "b#child1".into() });
+        h.at(1000, "lab", Event::Fault { id: 1, kind: "vanish".into(), hosts: vec!["b".into()] });
+        // A partition that leaves the supervisor (a) in touch with c.
+        h.at(
+            1500,
+            "lab",
+            Event::Fault { id: 2, kind: "partition".into(), hosts: vec!["b".into(), "c".into()] },
+        );
+        h.at(4000, "b", Event::ChildStop { port: "b#child1".into(), reason: "lost".into() });
+        h.at(7000, "lab", Event::Heal { id: 1 });
+        h.at(7500, "lab", Event::Heal { id: 2 });
+        let r = h.check();
+        assert!(kinds(&r).contains(&Kind::NoFailover), "{:?}", r.violations);
     }
 
     #[test]
