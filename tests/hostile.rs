@@ -519,6 +519,26 @@ async fn a_failed_handshake_claiming_a_node_id_does_not_block_later_links_to_tha
 }
 
 #[tokio::test]
+async fn a_silent_handshake_giving_a_node_id_does_not_hold_off_our_dial_to_that_node() {
+    // A stranger gives the real node's ID in its greeting and then stays
+    // silent, for as long as the handshake may take (an hour here). It
+    // has not authenticated, so it holds nothing: our dial to the real
+    // node goes ahead. ("h-held" sorts before "z-...", as for a node whose
+    // connections would win a simultaneous dial.)
+    let s = server("z-holder", |c| c.handshake_timeout = 3600.0).await;
+    let victim = server("h-held", |_| {}).await;
+    let mut raw = Raw::connect(&addr(&s)).await;
+    raw.greet("h-held", "json", ";aemp=1;incarnation=forged").await.unwrap();
+    s.add_node_addr(victim.id(), addr(&victim));
+    let echo = victim.id().port("echo").unwrap();
+    let r = s.call(&echo, msg!["past the stranger"], PATIENCE).await;
+    assert_eq!(r.expect("the real node is reachable"), msg!["past the stranger"]);
+    drop(raw);
+    victim.shutdown().await;
+    s.shutdown().await;
+}
+
+#[tokio::test]
 async fn one_address_cannot_hold_every_handshake_slot() {
     let logs = Logs::new();
     let _g = logs.capture();

@@ -1,23 +1,29 @@
 //! Which connection may become the link to a node when several race (both
 //! sides dial at once, a peer restarts, a duplicate arrives): the rule as a
 //! pure function ([`arbitrate`]), and its application under the peer's
-//! lock ([`Net::claim`], [`Claimed`]).
+//! lock: [`Net::screen`] when a connection's greetings are in, and
+//! [`Net::claim`] once the peer has authenticated, guarded by [`Claimed`].
 //!
-//! One connection per node pair (SPEC A.2, Part B). Between aemp nodes two
-//! rules keep both sides on the same connection when both dial at once,
-//! before either carries a message: a node whose own dial is under way
-//! refuses an incoming connection from a higher node ID (its dial will win
-//! there), and of two connections past their greetings the one dialled by
-//! the lower node ID wins.
+//! One connection per node pair ([the wire protocol's connection
+//! rules](https://metacpan.org/pod/AnyEvent::MP::Transport)). A connection
+//! takes its node's claim only once the peer has proved the shared secret,
+//! so a stranger giving another node's ID in its greeting holds nothing
+//! that could delay the real node. Between aemp nodes two rules keep both
+//! sides on the same connection when both dial at once: a node whose own
+//! dial is under way refuses an incoming connection from a higher node ID
+//! when the greetings are in, before its auth line goes out (its dial will
+//! win there), and of two authenticated connections to the same incarnation
+//! the one dialled by the lower node ID wins (the other is refused, or is
+//! replaced and its monitors fire).
 //!
 //! Takes one peer's lock.
 
 use std::sync::Arc;
 
+use super::peers::PeerState;
 use super::{Net, Peer};
 use crate::error::{Error, Result};
 use crate::id::NodeId;
-use crate::wire::greeting::Greeting;
 
 /// A connection past its greeting that wants to become the link.
 #[derive(Clone, Copy, Debug)]
@@ -113,46 +119,128 @@ pub(super) fn arbitrate(race: &Race<'_>, c: &Contender<'_>) -> std::result::Resu
 }
 
 impl Net {
-    /// Past the greeting: claims `peer`'s entry for connection `conn`
-    /// unless [`arbitrate`] refuses it. Returns `Ok(false)` when `peer` is
-    /// no longer the node's entry (it was forgotten in between).
-    pub(super) fn claim(&self, peer: &Arc<Peer>, conn: u64, dialer: &NodeId, g: &Greeting) -> Result<bool> {
+    /// The greetings are in: refuses the connection now, before our auth
+    /// line goes out, when [`arbitrate`] would refuse it (an incoming
+    /// connection from a higher node ID while our dial is under way, a
+    /// duplicate of a live link). Returns `Ok(false)` when `peer` is no
+    /// longer the node's entry (it was forgotten in between). Takes no
+    /// claim: an incoming connection is only counted as greeted, which a
+    /// dial waits for a little (see `Net::dial_loop`).
+    pub(super) fn screen(&self, peer: &Arc<Peer>, c: &Contender<'_>) -> Result<bool> {
         let mut st = peer.st.lock();
         if st.forgotten {
             return Ok(false);
         }
-        if *dialer == self.me {
-            st.attempting = false;
+        arbitrate(&race(&self.me, peer, &st, st.attempting), c).map_err(|r| r.into_error(&peer.id))?;
+        if c.dialer != &self.me {
+            st.greeted += 1;
         }
-        let race = Race {
-            me: &self.me,
-            peer: &peer.id,
-            attempting: st.attempting,
-            up: st.up.as_ref().map(|u| Current {
-                aemp: u.aemp,
-                incarnation: u.incarnation.as_deref(),
-                dialer: &u.dialer,
-            }),
-            claim: st.claim.as_ref().map(|(c, d)| (*c, d)),
-        };
-        let c = Contender { conn, dialer, aemp: g.is_aemp_ext(), incarnation: g.incarnation() };
-        arbitrate(&race, &c).map_err(|r| r.into_error(&peer.id))?;
-        st.claim = Some((conn, dialer.clone()));
+        Ok(true)
+    }
+
+    /// The peer has authenticated: claims `peer`'s entry for the connection
+    /// unless [`arbitrate`] refuses it. Our own dial being under way no
+    /// longer counts: the peer may have taken this connection as its link
+    /// already. Returns `Ok(false)` when `peer` is no longer the node's
+    /// entry.
+    pub(super) fn claim(&self, peer: &Arc<Peer>, c: &Contender<'_>) -> Result<bool> {
+        let mut st = peer.st.lock();
+        if st.forgotten {
+            return Ok(false);
+        }
+        arbitrate(&race(&self.me, peer, &st, false), c).map_err(|r| r.into_error(&peer.id))?;
+        st.claim = Some((c.conn, c.dialer.clone()));
         Ok(true)
     }
 }
 
-/// A node entry a handshake has claimed; the claim is let go (for another
-/// connection or a later dial) unless the connection became the link, also
-/// when the handshake is dropped half-way.
+/// What this node knows of `peer`'s connections, from its state `st`.
+fn race<'a>(me: &'a NodeId, peer: &'a Peer, st: &'a PeerState, attempting: bool) -> Race<'a> {
+    Race {
+        me,
+        peer: &peer.id,
+        attempting,
+        up: st.up.as_ref().map(|u| Current {
+            aemp: u.aemp,
+            incarnation: u.incarnation.as_deref(),
+            dialer: &u.dialer,
+        }),
+        claim: st.claim.as_ref().map(|(c, d)| (*c, d)),
+    }
+}
+
+/// A connection's hold on its node's entry while it is being set up: the
+/// entry its greeting named (counted as greeted until the peer
+/// authenticates, when it came in), then the claim. Both are let go when
+/// the connection does not become the link, also when the handshake is
+/// dropped half-way, and an entry nothing else needs is forgotten.
 pub(super) struct Claimed {
-    pub(super) net: Arc<Net>,
-    pub(super) conn: u64,
-    pub(super) peer: Option<Arc<Peer>>,
+    net: Arc<Net>,
+    conn: u64,
+    /// The entry the greeting named, or the one claimed.
+    peer: Option<Arc<Peer>>,
+    /// Whether this connection counts in `peer`'s `greeted`.
+    greeted: bool,
+}
+
+impl Claimed {
+    /// Nothing held yet.
+    pub(super) fn new(net: Arc<Net>, conn: u64) -> Claimed {
+        Claimed { net, conn, peer: None, greeted: false }
+    }
+
+    /// The node the connection's greeting named, if it got that far.
+    pub(super) fn named(&self) -> Option<&NodeId> {
+        self.peer.as_ref().map(|p| &p.id)
+    }
+
+    /// The greetings are in: screens the connection on the entry of the
+    /// node they named (see [`Net::screen`]) and returns that entry.
+    pub(super) fn screen(&mut self, id: &NodeId, c: &Contender<'_>) -> Result<Arc<Peer>> {
+        loop {
+            let peer = self.net.peer(id);
+            self.peer = Some(peer.clone());
+            if self.net.screen(&peer, c)? {
+                self.greeted = c.dialer != &self.net.me;
+                return Ok(peer);
+            }
+            // That entry was forgotten in between: take the node's new one.
+        }
+    }
+
+    /// The peer has authenticated: stops counting as greeted and claims
+    /// the node's entry (see [`Net::claim`]), which it returns.
+    pub(super) fn claim(&mut self, c: &Contender<'_>) -> Result<Arc<Peer>> {
+        self.ungreet();
+        let id = self.peer.as_ref().map_or_else(|| c.dialer.clone(), |p| p.id.clone());
+        loop {
+            let peer = self.net.peer(&id);
+            self.peer = Some(peer.clone());
+            if self.net.claim(&peer, c)? {
+                return Ok(peer);
+            }
+        }
+    }
+
+    /// The connection became the link: nothing to let go.
+    pub(super) fn done(mut self) {
+        self.peer = None;
+    }
+
+    fn ungreet(&mut self) {
+        if !std::mem::take(&mut self.greeted) {
+            return;
+        }
+        if let Some(p) = &self.peer {
+            p.st.lock().greeted -= 1;
+            p.settled.notify_waiters();
+        }
+    }
 }
 
 impl Drop for Claimed {
     fn drop(&mut self) {
+        self.ungreet();
         let Some(p) = self.peer.take() else { return };
         let mut st = p.st.lock();
         if st.claim.as_ref().map(|c| c.0) == Some(self.conn) {

@@ -40,11 +40,18 @@ impl Net {
             if !wanted {
                 break;
             }
-            // A connection from that node is in its handshake: let it finish
-            // rather than race it.
-            if peer.st.lock().claim.is_some() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-                continue;
+            // A connection from that node is in its handshake: give it a
+            // moment to finish rather than race it. Only a moment: a
+            // stranger giving the node's ID that never authenticates must
+            // not hold the dial off.
+            let settled = peer.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            if peer.st.lock().greeted > 0 {
+                let _ = tokio::time::timeout(secs(self.cfg.network_latency), settled).await;
+                if peer.st.lock().up.is_some() {
+                    break;
+                }
             }
             for a in addrs {
                 if let Some(link) = self.dial_addr(&peer, &a).await {
@@ -115,7 +122,7 @@ impl Net {
         let peer = self.peer(node);
         {
             let mut st = peer.st.lock();
-            if st.dialing || st.up.is_some() || st.claim.is_some() || st.forgotten {
+            if st.dialing || st.up.is_some() || st.greeted > 0 || st.forgotten {
                 return false;
             }
             st.dialing = true;

@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::accept::{ConnSlot, HandshakeSlot};
-use super::claim::Claimed;
+use super::claim::{Claimed, Contender};
 use super::config::secs;
 use super::framing::Framing;
 use super::link::LiveLink;
@@ -57,10 +57,9 @@ impl Net {
         let mut greeted = greeted;
         let conn = greeted.conn;
         let deadline = Instant::now() + secs(self.cfg.handshake_timeout);
-        let mut claimed = Claimed { net: self.clone(), conn, peer: greeted.claimed.take() };
+        let mut claimed = greeted.claimed.take().unwrap_or_else(|| Claimed::new(self.clone(), conn));
         let hs =
-            tokio::time::timeout_at(deadline, self.handshake(sock, greeted, we_dialed, &mut claimed.peer))
-                .await;
+            tokio::time::timeout_at(deadline, self.handshake(sock, greeted, we_dialed, &mut claimed)).await;
         drop(hs_slot);
         let hs = match hs {
             Ok(r) => r,
@@ -69,8 +68,8 @@ impl Net {
         let (hs, peer) = match hs {
             Ok(x) => x,
             Err(e) => {
-                if let (Some((_, named)), Some(p)) = (report, &claimed.peer) {
-                    let _ = named.send(p.id.clone());
+                if let (Some((_, named)), Some(id)) = (report, claimed.named()) {
+                    let _ = named.send(id.clone());
                 }
                 return Err(e);
             }
@@ -79,7 +78,7 @@ impl Net {
             let _ = r.send(peer.id.clone());
         }
         let mut link = self.become_link(hs, peer, conn)?;
-        claimed.peer = None;
+        claimed.done();
         link.slot = slot;
         Ok(link)
     }
@@ -118,12 +117,14 @@ impl Net {
         let l1 = ours.to_line();
         let l2 = greeting::new_nonce();
         let mut out = format!("{l1}\n{l2}\n").into_bytes();
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let mut claimed = Claimed::new(self.clone(), conn);
         let mut g = Greeted {
             l1,
             l2,
             unsent: Vec::new(),
             lines: Lines::new(self.cfg.max_line),
-            conn: self.next_conn.fetch_add(1, Ordering::Relaxed),
+            conn,
             claimed: None,
             decided: None,
         };
@@ -132,7 +133,7 @@ impl Net {
             let _ = sock.try_read_buf(&mut g.lines.buf);
             g.decided = match g.lines.ready_pair() {
                 Ok(Some((r1, r2))) => {
-                    let d = self.decide([&g.l1, &g.l2], [&r1, &r2], g.conn, false, &mut g.claimed);
+                    let d = self.decide([&g.l1, &g.l2], [&r1, &r2], g.conn, false, &mut claimed);
                     // Under TLS the auth line waits for the TLS handshake.
                     if let Ok(d) = &d {
                         if !d.plan.tls_on {
@@ -148,6 +149,7 @@ impl Net {
         let written = sock.try_write(&out).unwrap_or(0);
         out.drain(..written);
         g.unsent = out;
+        g.claimed = Some(claimed);
         g
     }
 
@@ -156,7 +158,7 @@ impl Net {
         sock: TcpStream,
         greeted: Greeted,
         we_dialed: bool,
-        claimed: &mut Option<Arc<Peer>>,
+        claimed: &mut Claimed,
     ) -> Result<(Handshaken, Arc<Peer>)> {
         let Greeted { l1, l2, mut unsent, mut lines, conn, decided, .. } = greeted;
         let mut stream = Link::Plain(sock);
@@ -194,7 +196,7 @@ impl Net {
                 stream.write_all(&unsent).await?;
                 unsent.clear();
             }
-            stream = self.start_tls(stream, lines.take_rest(), d.plan.tls_client, &d.peer.id).await?;
+            stream = self.start_tls(stream, lines.take_rest(), d.plan.tls_client, &d.peer).await?;
         }
         // Our auth line. When theirs is in already (it came with their
         // greeting), it is checked first, and ours leaves with the link's
@@ -214,7 +216,8 @@ impl Net {
         };
         tracing::trace!(conn, "auth line received");
         let recv_framing =
-            negotiate::accept_auth(&self.local(), [&l1, &l2], [&r1, &r2], &d.peer.id, d.plan.tls_on, &ra)?;
+            negotiate::accept_auth(&self.local(), [&l1, &l2], [&r1, &r2], &d.peer, d.plan.tls_on, &ra)?;
+        let peer = claimed.claim(&d.contender(conn))?;
         Ok((
             Handshaken {
                 stream,
@@ -227,7 +230,7 @@ impl Net {
                 dialer: d.dialer,
                 first: unsent,
             },
-            d.peer,
+            peer,
         ))
     }
 
@@ -267,29 +270,22 @@ impl Net {
     }
 
     /// Everything the two greetings decide, before a byte more is sent:
-    /// whether the connection may go on (and to which node's entry, which
-    /// it then claims), TLS, and our auth line.
+    /// whether the connection may go on (see `Net::screen`), TLS, and our
+    /// auth line.
     fn decide(
         self: &Arc<Net>,
         ours: [&str; 2],
         theirs: [&str; 2],
         conn: u64,
         we_dialed: bool,
-        claimed: &mut Option<Arc<Peer>>,
+        claimed: &mut Claimed,
     ) -> Result<Decided> {
         let local = self.local();
-        let (greeting, peer_id) = negotiate::identify(&local, ours, theirs)?;
-        let dialer = if we_dialed { self.me.clone() } else { peer_id.clone() };
-        let peer = loop {
-            let peer = self.peer(&peer_id);
-            *claimed = Some(peer.clone());
-            if self.claim(&peer, conn, &dialer, &greeting)? {
-                break peer;
-            }
-            // That entry was forgotten in between: claim the node's new one.
-        };
-        let plan = negotiate::plan(&local, ours, theirs, &greeting)?;
-        Ok(Decided { greeting, peer, plan, dialer })
+        let (greeting, peer) = negotiate::identify(&local, ours, theirs)?;
+        let dialer = if we_dialed { self.me.clone() } else { peer.clone() };
+        let d = Decided { plan: negotiate::plan(&local, ours, theirs, &greeting)?, greeting, peer, dialer };
+        claimed.screen(&d.peer, &d.contender(conn))?;
+        Ok(d)
     }
 }
 
@@ -307,8 +303,8 @@ pub(super) struct Greeted {
     /// What the peer sent so far.
     lines: Lines,
     conn: u64,
-    /// The node entry the connection claimed, if it got that far.
-    claimed: Option<Arc<Peer>>,
+    /// The connection's hold on its node's entry.
+    claimed: Option<Claimed>,
     /// An acceptor that had the dialler's greeting: its lines and what
     /// they decided.
     decided: Option<Result<(String, String, Decided)>>,
@@ -317,9 +313,21 @@ pub(super) struct Greeted {
 /// What a connection's two greetings decided (see `Net::decide`).
 struct Decided {
     greeting: Greeting,
-    peer: Arc<Peer>,
+    peer: NodeId,
     plan: Plan,
     dialer: NodeId,
+}
+
+impl Decided {
+    /// The connection as a contender for its node's link.
+    fn contender(&self, conn: u64) -> Contender<'_> {
+        Contender {
+            conn,
+            dialer: &self.dialer,
+            aemp: self.greeting.is_aemp_ext(),
+            incarnation: self.greeting.incarnation(),
+        }
+    }
 }
 
 /// A connection past its handshake, about to become its node's link.

@@ -4,9 +4,10 @@
 //! aemp speak.
 //!
 //! The handshake calls them in order: [`identify`] (who is at the other
-//! end), then the claim on that node's entry, then [`plan`] (TLS, the auth
-//! method, the framing we send and our auth line), and [`accept_auth`] on
-//! the peer's auth line. A later protocol version would get a module of its
+//! end), [`plan`] (TLS, the auth method, the framing we send and our auth
+//! line), then the screening of the connection on that node's entry, and
+//! [`accept_auth`] on the peer's auth line, after which the connection
+//! claims the entry. A later protocol version would get a module of its
 //! own beside this one, chosen from the version in the peer's greeting.
 
 use super::framing::Framing;

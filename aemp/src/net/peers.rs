@@ -48,10 +48,12 @@ pub(super) struct PeerState {
     pub(super) writing: bool,
     /// A dialling task is running.
     pub(super) dialing: bool,
-    /// The connection that currently may become the link (past its greeting).
+    /// The authenticated connection that is becoming the link.
     pub(super) claim: Option<(u64, NodeId)>,
-    /// One of our dials to this node is under way and has not yet read the
-    /// peer's greeting.
+    /// How many connections from this node are past their greetings and
+    /// not yet authenticated.
+    pub(super) greeted: u32,
+    /// One of our dials to this node is under way.
     pub(super) attempting: bool,
     /// Local monitors on this node's ports: port name -> actions.
     pub(super) monitors: Monitors,
@@ -116,6 +118,9 @@ pub(crate) struct Peer {
     pub(super) st: Mutex<PeerState>,
     /// Wakes a dial waiting to retry: the node has new addresses.
     pub(super) new_addrs: Notify,
+    /// Wakes a dial waiting for a connection from the node to finish its
+    /// handshake.
+    pub(super) settled: Notify,
 }
 
 impl Net {
@@ -138,6 +143,7 @@ impl Net {
                     id: id.clone(),
                     st: Mutex::default(),
                     new_addrs: Notify::new(),
+                    settled: Notify::new(),
                 })
             })
             .clone()
@@ -208,6 +214,7 @@ impl Net {
         let Some(mut st) = peer.st.try_lock() else { return };
         let idle = st.up.is_none()
             && st.claim.is_none()
+            && st.greeted == 0
             && st.pending.is_empty()
             && st.monitors.is_empty()
             && !st.dialing;
