@@ -1,14 +1,21 @@
 //! Listening and accepting: the connection slots ([`NetConfig::max_connections`])
 //! and the per-address handshake slots ([`NetConfig::max_handshakes_per_ip`])
-//! that keep one host's silent sockets from taking every slot.
+//! that keep one host's silent sockets from taking every slot. When an
+//! address has used all of its handshake slots, its oldest handshake still
+//! in progress makes way for the new arrival: a real client behind the
+//! same address (a NAT, a shared host) gets in, and a silent socket lasts
+//! only until that address opens more connections.
 //!
 //! Takes only the slot counters' own lock.
 
+use std::collections::VecDeque;
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use super::Net;
 #[cfg(doc)]
@@ -32,15 +39,7 @@ impl Net {
                 drop(sock);
                 continue;
             };
-            let Some(hs_slot) = HandshakeSlot::try_take(&self, addr.ip()) else {
-                tracing::warn!(
-                    %addr,
-                    "connection refused: {} handshakes from {} in progress",
-                    self.cfg.max_handshakes_per_ip,
-                    addr.ip()
-                );
-                continue;
-            };
+            let hs_slot = HandshakeSlot::take(&self, addr.ip());
             let net = self.clone();
             // Greet at once, before the connection's task starts: the peer
             // waits for our lines before it can authenticate (see greet_now).
@@ -59,29 +58,44 @@ impl Net {
     }
 }
 
+/// The handshakes one address has in progress, oldest first: each one's
+/// number and what ends it early.
+pub(super) type Handshakes = VecDeque<(u64, CancellationToken)>;
+
 /// One of the [`NetConfig::max_handshakes_per_ip`] handshakes one address
 /// may have in progress; given back when the handshake ends.
-pub(super) struct HandshakeSlot(Arc<Net>, std::net::IpAddr);
+pub(super) struct HandshakeSlot {
+    net: Arc<Net>,
+    ip: IpAddr,
+    id: u64,
+    /// Cancelled when a newer handshake from the same address takes the slot.
+    pub(super) evicted: CancellationToken,
+}
 
 impl HandshakeSlot {
-    fn try_take(net: &Arc<Net>, ip: std::net::IpAddr) -> Option<HandshakeSlot> {
+    /// A slot for a handshake from `ip`; when all of that address's slots
+    /// are taken, the oldest of its handshakes is ended to make room.
+    fn take(net: &Arc<Net>, ip: IpAddr) -> HandshakeSlot {
+        let id = net.next_conn.fetch_add(1, Ordering::Relaxed);
+        let evicted = CancellationToken::new();
         let mut m = net.handshaking.lock();
-        let n = m.entry(ip).or_insert(0);
-        if *n >= net.cfg.max_handshakes_per_ip {
-            return None;
+        let list = m.entry(ip).or_default();
+        while list.len() >= net.cfg.max_handshakes_per_ip.max(1) {
+            let Some((_, oldest)) = list.pop_front() else { break };
+            oldest.cancel();
         }
-        *n += 1;
-        Some(HandshakeSlot(net.clone(), ip))
+        list.push_back((id, evicted.clone()));
+        HandshakeSlot { net: net.clone(), ip, id, evicted }
     }
 }
 
 impl Drop for HandshakeSlot {
     fn drop(&mut self) {
-        let mut m = self.0.handshaking.lock();
-        if let Some(n) = m.get_mut(&self.1) {
-            *n -= 1;
-            if *n == 0 {
-                m.remove(&self.1);
+        let mut m = self.net.handshaking.lock();
+        if let Some(list) = m.get_mut(&self.ip) {
+            list.retain(|(id, _)| *id != self.id);
+            if list.is_empty() {
+                m.remove(&self.ip);
             }
         }
     }

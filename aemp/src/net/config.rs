@@ -50,7 +50,9 @@ pub struct NetConfig {
     pub max_connections: usize,
     /// Most incoming connections from one IP address that may be in their
     /// handshake at once, so that one host's silent sockets cannot take
-    /// every connection slot from the others.
+    /// every connection slot from the others. A new connection from an
+    /// address that has this many ends the oldest of them, so that a real
+    /// client behind a busy address (a NAT, a shared host) still gets in.
     pub max_handshakes_per_ip: usize,
     /// The framings this node accepts and sends, in order of preference
     /// (`msgpack`, `json`); the default offers both, msgpack first.

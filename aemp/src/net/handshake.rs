@@ -58,13 +58,17 @@ impl Net {
         let conn = greeted.conn;
         let deadline = Instant::now() + secs(self.cfg.handshake_timeout);
         let mut claimed = greeted.claimed.take().unwrap_or_else(|| Claimed::new(self.clone(), conn));
-        let hs =
-            tokio::time::timeout_at(deadline, self.handshake(sock, greeted, we_dialed, &mut claimed)).await;
-        drop(hs_slot);
-        let hs = match hs {
-            Ok(r) => r,
-            Err(_) => Err(Error::Protocol("handshake did not finish in time".into())),
+        let evicted = hs_slot.as_ref().map(|s| s.evicted.clone()).unwrap_or_default();
+        let hs = tokio::select! {
+            hs = tokio::time::timeout_at(deadline, self.handshake(sock, greeted, we_dialed, &mut claimed)) => {
+                hs.unwrap_or_else(|_| Err(Error::Protocol("handshake did not finish in time".into())))
+            }
+            () = evicted.cancelled() => Err(Error::Protocol(format!(
+                "handshake ended to make room: {} newer handshakes from the same address",
+                self.cfg.max_handshakes_per_ip
+            ))),
         };
+        drop(hs_slot);
         let (hs, peer) = match hs {
             Ok(x) => x,
             Err(e) => {

@@ -97,8 +97,8 @@ pub(crate) struct Net {
     addrs: Mutex<HashMap<NodeId, Vec<String>>>,
     next_conn: AtomicU64,
     open_conns: AtomicUsize,
-    /// Incoming handshakes in progress, per remote address.
-    handshaking: Mutex<HashMap<std::net::IpAddr, usize>>,
+    /// Incoming handshakes in progress, per remote address, oldest first.
+    handshaking: Mutex<HashMap<std::net::IpAddr, accept::Handshakes>>,
     /// Who hears of links coming up and going down.
     events: OnceLock<Weak<dyn LinkEvents>>,
     /// Woken whenever a connection comes up (for `Node::wait_up`).
