@@ -106,6 +106,7 @@ impl Net {
         we_dialed: bool,
     ) -> Greeted {
         let _ = sock.set_nodelay(true);
+        self.limit_unacknowledged(sock);
         let peer_addr = peer_addr.or_else(|| sock.peer_addr().ok()).map(|a| a.to_string());
         let mut ours = greeting::our_greeting(
             self.me.as_str(),
@@ -259,6 +260,22 @@ impl Net {
             let a = tokio_rustls::TlsAcceptor::from(tls.server_config());
             Box::new(Box::pin(a.accept(inner)).await.map_err(failed)?)
         }))
+    }
+
+    /// A link whose writes go unacknowledged (the other direction may still
+    /// flow, keeping the read timeout quiet) fails within the monitor
+    /// timeout, as a silent one does: the kernel gives up on data
+    /// unacknowledged for that long (Linux's `TCP_USER_TIMEOUT`).
+    fn limit_unacknowledged(&self, sock: &TcpStream) {
+        #[cfg(target_os = "linux")]
+        {
+            let limit = secs(self.cfg.monitor_timeout);
+            if let Err(e) = socket2::SockRef::from(sock).set_tcp_user_timeout(Some(limit)) {
+                tracing::debug!("TCP_USER_TIMEOUT not set: {e}");
+            }
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = sock;
     }
 
     /// This node's side of a negotiation.
@@ -445,6 +462,19 @@ mod tests {
         let mut s = String::new();
         let n = tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut s)).await;
         (n.expect("a line within 10 s").unwrap() > 0).then(|| s.trim_end().to_owned())
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn both_ends_give_up_on_data_unacknowledged_for_the_monitor_timeout() {
+        let (_node, net) = node("unacked").await;
+        let (client, server) = pair().await;
+        let _ = net.greet_now(&client, None, true);
+        let _ = net.greet_now(&server, None, false);
+        let want = Some(secs(net.cfg.monitor_timeout));
+        for s in [&client, &server] {
+            assert_eq!(socket2::SockRef::from(s).tcp_user_timeout().unwrap(), want);
+        }
     }
 
     #[tokio::test]
