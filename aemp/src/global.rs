@@ -55,7 +55,15 @@ struct State {
     node_watchers: Vec<(u64, NodeWatcher)>,
     /// The node found at each seed address.
     seed_nodes: BTreeMap<String, NodeId>,
+    /// Nodes whose link went down and is not back: the other nodes are
+    /// asked for them every round (see [`Global::keep_mesh`]), with the
+    /// number of rounds in a row in which none answered.
+    lost: HashMap<NodeId, u32>,
 }
+
+/// Rounds in a row in which no node answers for a lost node before it is
+/// no longer asked for (it is gone, not cut off from us alone).
+const LOST_ROUNDS: u32 = 8;
 
 /// Global's state and the network it runs on. The network tells it of
 /// links coming up and going down through [`LinkEvents`].
@@ -81,6 +89,7 @@ pub(crate) async fn start_network(shared: &Arc<Shared>, cfg: NetConfig) -> Resul
     let _ = shared.remote.set(net.clone());
     net.listen();
     global.start_seeds(shared);
+    shared.spawn_tracked(Global::keep_mesh(Arc::downgrade(&global)));
     Ok(())
 }
 
@@ -89,54 +98,140 @@ impl Global {
     /// its node is not connected (SPEC A.10, P07).
     fn start_seeds(self: &Arc<Global>, shared: &Shared) {
         for seed in self.seeds.clone() {
-            let net = self.net.clone();
-            let global = self.clone();
-            shared.spawn_tracked(async move {
-                let mut known: Option<NodeId> = None;
-                let mut delay = Duration::from_millis(200);
-                loop {
-                    if known.as_ref().is_some_and(|id| net.is_up(id)) {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                    let mut named = None;
-                    let found = |id: &NodeId| {
-                        global.st.lock().seed_nodes.insert(seed.clone(), id.clone());
-                    };
-                    match net.clone().dial_seed(&seed, found, &mut named).await {
-                        Ok(id) => {
-                            known = Some(id);
-                            delay = Duration::from_millis(200);
-                        }
-                        Err(e) => {
-                            if matches!(e, crate::Error::SelfConnection(_)) {
-                                tracing::info!(seed = %seed, "seed is this node itself: dropped");
-                                return;
-                            }
-                            let text = e.to_string();
-                            // The seed may have reached us first: then the
-                            // greeting named it, and its link is up already.
-                            match named {
-                                Some(id) if net.is_up(&id) => {
-                                    tracing::info!(seed = %seed, node = %id, "seed is already connected");
-                                    global.st.lock().seed_nodes.insert(seed.clone(), id.clone());
-                                    known = Some(id);
-                                    continue;
-                                }
-                                _ if e.is_refusal() => {
-                                    tracing::warn!(seed = %seed, "seed connection refused: {text}")
-                                }
-                                _ => tracing::debug!(seed = %seed, "seed connection failed: {text}"),
-                            }
-                        }
-                    }
-                    tokio::time::sleep(delay).await;
-                    delay =
-                        (delay * 2).min(Duration::from_secs_f64(net.cfg().connect_interval.max(0.2) * 4.0));
-                }
-            });
+            shared.spawn_tracked(self.clone().run_seed(seed));
         }
     }
+
+    /// Mends the mesh after a partial partition: a link between two nodes
+    /// that both kept other links (so neither lost its seeds) comes back
+    /// only if one of them dials the other again. Every round this node
+    /// asks the nodes it is linked to for each node it lost; one that is
+    /// still linked to it answers with its addresses, and this node dials
+    /// them. A lost node that no one answers for, round after round, is gone
+    /// and no longer asked for.
+    async fn keep_mesh(global: Weak<Global>) {
+        let round = {
+            let Some(g) = global.upgrade() else { return };
+            Duration::from_secs_f64(g.net.cfg().connect_interval.max(0.5) * 2.0)
+        };
+        loop {
+            tokio::time::sleep(round).await;
+            let Some(g) = global.upgrade() else { return };
+            // A peer's lock is never taken under Global's (lock order).
+            let lost: Vec<NodeId> = g.st.lock().lost.keys().cloned().collect();
+            let back: Vec<NodeId> = lost.into_iter().filter(|id| g.net.is_up(id)).collect();
+            let (ask, others) = {
+                let mut st = g.st.lock();
+                st.lost.retain(|id, rounds| {
+                    *rounds += 1;
+                    !back.contains(id) && *rounds <= LOST_ROUNDS
+                });
+                let ask: Vec<NodeId> = st.lost.keys().cloned().collect();
+                (ask, st.peer_ports.values().cloned().collect::<Vec<PortId>>())
+            };
+            for id in &ask {
+                g.find_node(id, &others);
+            }
+        }
+    }
+
+    /// Asks the Global ports `others` where node `id` is.
+    fn find_node(&self, id: &NodeId, others: &[PortId]) {
+        for p in others {
+            self.net.send_raw(
+                &p.node(),
+                Msg::from_array([Value::from(p.name()), Value::from("find_node"), Value::from(id)]),
+            );
+        }
+    }
+
+    /// Keeps this node linked to one of the nodes a seed stands for. A seed
+    /// given as a host name may stand for several nodes: each of its
+    /// addresses is tried in turn, our own skipped, and the name is looked
+    /// up again whenever all have failed or the link has ended, so a seed
+    /// that comes back on a new address is found.
+    async fn run_seed(self: Arc<Global>, seed: String) {
+        let net = self.net.clone();
+        let literal = seed.parse::<std::net::SocketAddr>().is_ok();
+        let mut known: Option<NodeId> = None;
+        let mut own = std::collections::HashSet::new();
+        let mut delay = Duration::from_millis(200);
+        loop {
+            if known.as_ref().is_some_and(|id| net.is_up(id)) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            let addrs = match net.seed_addrs(&seed).await {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(seed = %seed, "seed not found: {e}");
+                    Vec::new()
+                }
+            };
+            let others: Vec<_> = addrs.iter().filter(|a| !own.contains(*a)).collect();
+            if others.is_empty() && !addrs.is_empty() && literal {
+                tracing::info!(seed = %seed, "seed is this node itself: dropped");
+                return;
+            }
+            for addr in others {
+                match self.dial_seed_addr(&seed, *addr).await {
+                    SeedTry::Linked(id) => {
+                        known = Some(id);
+                        delay = Duration::from_millis(200);
+                        break;
+                    }
+                    SeedTry::Ourselves => {
+                        own.insert(*addr);
+                    }
+                    SeedTry::Failed => {}
+                }
+            }
+            if known.as_ref().is_some_and(|id| net.is_up(id)) {
+                continue;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs_f64(net.cfg().connect_interval.max(0.2) * 4.0));
+        }
+    }
+
+    /// One attempt at one of a seed's addresses; a link that comes up is
+    /// run to its end.
+    async fn dial_seed_addr(&self, seed: &str, addr: std::net::SocketAddr) -> SeedTry {
+        let mut named = None;
+        let found = |id: &NodeId| {
+            self.st.lock().seed_nodes.insert(seed.to_owned(), id.clone());
+        };
+        let e = match self.net.clone().dial_seed(&addr.to_string(), found, &mut named).await {
+            Ok(id) => return SeedTry::Linked(id),
+            Err(e) => e,
+        };
+        if matches!(e, crate::Error::SelfConnection(_)) {
+            tracing::debug!(seed, %addr, "seed address is this node itself: skipped");
+            return SeedTry::Ourselves;
+        }
+        // The seed may have reached us first: then the greeting named it,
+        // and its link is up already.
+        match named {
+            Some(id) if self.net.is_up(&id) => {
+                tracing::info!(seed, %addr, node = %id, "seed is already connected");
+                self.st.lock().seed_nodes.insert(seed.to_owned(), id.clone());
+                return SeedTry::Linked(id);
+            }
+            _ if e.is_refusal() => tracing::warn!(seed, %addr, "seed connection refused: {e}"),
+            _ => tracing::debug!(seed, %addr, "seed connection failed: {e}"),
+        }
+        SeedTry::Failed
+    }
+}
+
+/// How one attempt at a seed's address went.
+enum SeedTry {
+    /// A link to this node came up (and has ended since, or is up).
+    Linked(NodeId),
+    /// The address is this node's own.
+    Ourselves,
+    /// Nothing answered, or the connection failed.
+    Failed,
 }
 
 fn local_groups(me: &NodeId, st: &State) -> Map {
@@ -202,6 +297,7 @@ impl LinkEvents for Global {
 
     /// A connection came up.
     fn link_up(&self, peer: &NodeId) {
+        self.st.lock().lost.remove(peer);
         self.notify_nodes(&NodeEvent::Up(peer.clone()));
     }
 
@@ -224,6 +320,9 @@ impl LinkEvents for Global {
                 });
             }
             st.groups.retain(|_, m| !m.is_empty());
+            if !self.net.addrs_of(peer).is_empty() {
+                st.lost.insert(peer.clone(), 0);
+            }
             let others: Vec<PortId> = st.peer_ports.values().cloned().collect();
             (left, their, others)
         };
@@ -234,12 +333,7 @@ impl LinkEvents for Global {
             let reason = Reason::transport_error(peer.as_str(), "node down");
             shared.call(move |core: &mut Core| core.kill(&Key::Name(name.into()), reason));
         }
-        for p in others {
-            self.net.send_raw(
-                &p.node(),
-                Msg::from_array([Value::from(p.name()), Value::from("find_node"), Value::from(peer)]),
-            );
-        }
+        self.find_node(peer, &others);
     }
 }
 
@@ -334,6 +428,10 @@ impl Global {
                         continue;
                     }
                     let reachable = !addrs.is_empty();
+                    if let Some(rounds) = self.st.lock().lost.get_mut(&id) {
+                        // Someone is still linked to it.
+                        *rounds = 0;
+                    }
                     net.learn_addrs(&id, addrs);
                     if reachable && !net.is_up(&id) {
                         // An empty message is a keepalive: it makes the node dial.
@@ -343,8 +441,10 @@ impl Global {
             }
             Some("find_node") => {
                 let Ok(id) = m.str(1).and_then(NodeId::new) else { return };
+                // Only a node linked to it vouches for its addresses (0.9
+                // forgets them when the link goes down).
                 let addrs = net.addrs_of(&id);
-                if addrs.is_empty() {
+                if addrs.is_empty() || !net.is_up(&id) {
                     return;
                 }
                 let port = self.st.lock().peer_ports.get(from).cloned();

@@ -161,14 +161,14 @@ impl Lab {
         }
         let nodes = lab.nodes.clone();
         let ok = lab.wait_for(Duration::from_secs(4), |r| r.links_complete(&nodes));
-        lab.finding(if ok {
-            "seed name that includes the node itself: full mesh".to_owned()
-        } else {
-            format!(
-                "seed name that includes the node itself: no full mesh after 4s ({})",
+        if !ok {
+            return Err(format!(
+                "{}: seed name that includes the node itself: no full mesh after 4s ({})",
+                lab.name,
                 lab.replay.missing_links(&nodes).join(", ")
-            )
-        });
+            ));
+        }
+        lab.finding("seed name that includes the node itself: full mesh".to_owned());
         // 2. The name lists an address nobody answers on first (glibc puts
         //    it first: it shares the most leading bits with the host's).
         for i in 0..lab.s.hosts {
@@ -183,13 +183,13 @@ impl Lab {
             lab.spawn_node(i)?;
         }
         let t0 = Instant::now();
-        let ok = lab.wait_for(Duration::from_secs(5), |r| !r.links_empty());
-        lab.finding(if ok {
-            format!("seed name with a silent first address: a link came up in {:.1}s", secs(t0))
-        } else {
-            "seed name with a silent first address: no link in 5s (the addresses after it are never tried)"
-                .to_owned()
-        });
+        if !lab.wait_for(Duration::from_secs(5), |r| !r.links_empty()) {
+            return Err(format!(
+                "{}: seed name with a silent first address: no link in 5s (the addresses after it were not tried)",
+                lab.name
+            ));
+        }
+        lab.finding(format!("seed name with a silent first address: a link came up in {:.1}s", secs(t0)));
         // 3. The name is fixed (the others only): nodes that re-resolve it
         //    find the seeds.
         lab.write_seed_hosts(SeedNames::Others)?;

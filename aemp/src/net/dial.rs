@@ -139,6 +139,21 @@ impl Net {
         false
     }
 
+    /// The addresses a seed stands for: the address itself, or every
+    /// address its host name resolves to (as a headless service's name
+    /// does), looked up afresh on each call.
+    pub(crate) async fn seed_addrs(&self, seed: &str) -> Result<Vec<SocketAddr>> {
+        if let Ok(a) = seed.parse::<SocketAddr>() {
+            return Ok(vec![a]);
+        }
+        let limit = secs(self.cfg.network_latency.max(1.0));
+        let found = tokio::time::timeout(limit, tokio::net::lookup_host(seed))
+            .await
+            .map_err(|_| Error::Timeout(format!("resolving {seed}")))?
+            .map_err(|e| Error::Io(std::io::Error::new(e.kind(), format!("resolving {seed}: {e}"))))?;
+        Ok(found.collect())
+    }
+
     /// Dials an address whose node is not known yet (a seed); returns the
     /// node's ID once the connection has ended.
     ///
