@@ -125,6 +125,39 @@ pub struct Report {
     pub failovers: Vec<u64>,
     /// Links that went down during faults that should not cause one (blips).
     pub blip_downs: u64,
+    /// Per `degrade` fault, what the traffic between its hosts went through.
+    pub degradations: Vec<Degradation>,
+    /// What the relays did, summed over every degraded direction.
+    pub relayed: Relayed,
+}
+
+/// What one degradation (delay, loss, reordering by the relay) did to the
+/// traffic between its two hosts, while it lasted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Degradation {
+    /// The fault's number.
+    pub id: u32,
+    /// Messages between the two hosts that arrived.
+    pub delivered: u64,
+    /// Their times from sent to received, ns.
+    pub latencies_ns: Vec<u64>,
+    /// Links between the two hosts seen going down (by either side).
+    pub link_downs: u64,
+    /// Monitors of streams between the two hosts that fired.
+    pub monitors_fired: u64,
+}
+
+/// Packet counts of the relays (their `relayed` records).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relayed {
+    /// Packets through a relay.
+    pub packets: u64,
+    /// Dropped by one.
+    pub dropped: u64,
+    /// Held back for later packets to overtake.
+    pub reordered: u64,
+    /// The most held at once by one relay.
+    pub max_held: u64,
 }
 
 impl Report {
@@ -161,6 +194,7 @@ pub fn check(history: &[Record], opts: &Options) -> Report {
     let mut report = Report::default();
     check_streams(history, opts, &mut report);
     replay(history, opts, &mut report);
+    degradations(history, &mut report);
     report.violations.sort_by_key(|v| v.t);
     report
 }
@@ -665,6 +699,101 @@ fn replay(history: &[Record], opts: &Options, report: &mut Report) {
     }
 }
 
+/// A degradation's hosts and time span (to the end when it never healed).
+struct Window {
+    id: u32,
+    pair: (String, String),
+    t0: u64,
+    t1: u64,
+}
+
+impl Window {
+    /// Whether it is between `a` and `b`.
+    fn joins(&self, a: &str, b: &str) -> bool {
+        let (x, y) = (&self.pair.0, &self.pair.1);
+        (x == a && y == b) || (x == b && y == a)
+    }
+
+    /// Whether it is between `a` and `b` and under way at `t`.
+    fn covers(&self, a: &str, b: &str, t: u64) -> bool {
+        self.joins(a, b) && (self.t0..=self.t1).contains(&t)
+    }
+}
+
+/// Measures what each `degrade` fault did to the traffic between its hosts.
+fn degradations(history: &[Record], report: &mut Report) {
+    let mut windows: Vec<Window> = Vec::new();
+    for r in history {
+        match &r.ev {
+            Event::Fault { id, kind, hosts } if kind == "degrade" && hosts.len() == 2 => windows
+                .push(Window { id: *id, pair: (hosts[0].clone(), hosts[1].clone()), t0: r.t, t1: u64::MAX }),
+            Event::Heal { id } => {
+                for w in windows.iter_mut().filter(|w| w.id == *id) {
+                    w.t1 = r.t;
+                }
+            }
+            Event::Relayed { packets, dropped, reordered, max_held, .. } => {
+                let t = &mut report.relayed;
+                t.packets += packets;
+                t.dropped += dropped;
+                t.reordered += reordered;
+                t.max_held = t.max_held.max(*max_held);
+            }
+            _ => {}
+        }
+    }
+    if windows.is_empty() {
+        return;
+    }
+    let mut found: Vec<Degradation> =
+        windows.iter().map(|w| Degradation { id: w.id, ..Degradation::default() }).collect();
+    let degraded = |a: &str, b: &str| windows.iter().any(|w| w.joins(a, b));
+    // Streams between degraded hosts: (sender node, receiver node).
+    let mut pairs: HashMap<&str, (&str, &str)> = HashMap::new();
+    let mut sent: HashMap<(&str, u64), u64> = HashMap::new();
+    for r in history {
+        match &r.ev {
+            Event::StreamStart { stream, receiver, .. } if degraded(&r.by, node_of(receiver)) => {
+                pairs.insert(stream, (&r.by, node_of(receiver)));
+            }
+            Event::Sent { stream, seq } if pairs.contains_key(stream.as_str()) => {
+                sent.insert((stream, *seq), r.t);
+            }
+            Event::Recv { stream, seq } => {
+                let Some((a, b)) = pairs.get(stream.as_str()) else { continue };
+                let at = sent.remove(&(stream.as_str(), *seq));
+                each_covering(&windows, &mut found, a, b, r.t, |d| {
+                    d.delivered += 1;
+                    d.latencies_ns.extend(at.map(|at| r.t.saturating_sub(at)));
+                });
+            }
+            Event::MonFired { stream, .. } => {
+                let Some((a, b)) = pairs.get(stream.as_str()) else { continue };
+                each_covering(&windows, &mut found, a, b, r.t, |d| d.monitors_fired += 1);
+            }
+            Event::LinkDown { peer, .. } => {
+                each_covering(&windows, &mut found, &r.by, peer, r.t, |d| d.link_downs += 1);
+            }
+            _ => {}
+        }
+    }
+    report.degradations = found;
+}
+
+/// Applies `f` to the figures of every degradation of `a` and `b` under way at `t`.
+fn each_covering(
+    windows: &[Window],
+    found: &mut [Degradation],
+    a: &str,
+    b: &str,
+    t: u64,
+    mut f: impl FnMut(&mut Degradation),
+) {
+    for (_, d) in windows.iter().zip(found.iter_mut()).filter(|(w, _)| w.covers(a, b, t)) {
+        f(d);
+    }
+}
+
 fn not_converged(report: &mut Report, t: u64, t0: u64, bound: u64, why: &[String]) {
     report.convergences.push(None);
     report.violations.push(Violation {
@@ -953,6 +1082,49 @@ mod tests {
         assert_eq!(kinds(&r), vec![Kind::NoFailover, Kind::NotConverged], "{:?}", r.violations);
         assert_eq!(r.failovers, vec![3500 * 1_000_000]);
         assert!(r.violations[1].text.contains("2 supervised children"), "{}", r.violations[1]);
+    }
+
+    #[test]
+    fn a_degradation_is_measured_between_its_hosts_only() {
+        let mut h = H::new();
+        mesh(&mut h, 0, &["a", "b", "c"]);
+        h.stream(10, "a", "ab", "b#rx").stream(10, "b", "ba", "a#rx").stream(10, "a", "ac", "c#rx");
+        h.sent(500, "a", "ab", 1).recv(501, "b", "ab", 1);
+        h.at(
+            1000,
+            "lab",
+            Event::Fault { id: 1, kind: "degrade".into(), hosts: vec!["a".into(), "b".into()] },
+        );
+        h.sent(1100, "a", "ab", 2).recv(1400, "b", "ab", 2);
+        h.sent(1100, "b", "ba", 1).recv(1250, "a", "ba", 1);
+        h.sent(1100, "a", "ac", 1).recv(1101, "c", "ac", 1);
+        h.at(2000, "a", Event::LinkDown { peer: "b".into(), reason: "read timeout".into() });
+        h.at(2000, "a", Event::LinkDown { peer: "c".into(), reason: "read timeout".into() });
+        h.fired(2000, "a", "ab");
+        h.at(3000, "lab", Event::Heal { id: 1 });
+        h.sent(3100, "b", "ba", 2).recv(3101, "a", "ba", 2);
+        let relayed = |packets| Event::Relayed {
+            from: "a".into(),
+            to: "b".into(),
+            packets,
+            dropped: 2,
+            reordered: 1,
+            max_held: 5,
+        };
+        h.at(3000, "relay", relayed(10)).at(3000, "relay", relayed(20));
+        let r = h.check();
+        assert_eq!(
+            r.degradations,
+            vec![Degradation {
+                id: 1,
+                delivered: 2,
+                latencies_ns: vec![150_000_000, 300_000_000],
+                link_downs: 1,
+                monitors_fired: 1
+            }]
+        );
+        assert_eq!(r.relayed, Relayed { packets: 30, dropped: 4, reordered: 2, max_held: 5 });
+        assert!(r.detections.is_empty(), "a degradation owes no detection: {:?}", r.detections);
     }
 
     #[test]
