@@ -137,14 +137,20 @@ pub struct Report {
 pub struct Degradation {
     /// The fault's number.
     pub id: u32,
+    /// When it started (CLOCK_MONOTONIC ns).
+    pub t: u64,
     /// Messages between the two hosts that arrived.
     pub delivered: u64,
     /// Their times from sent to received, ns.
     pub latencies_ns: Vec<u64>,
-    /// Links between the two hosts seen going down (by either side).
+    /// Links between the two hosts seen going down (by either side)
+    /// while no other fault touched either host: the degradation's doing.
     pub link_downs: u64,
-    /// Monitors of streams between the two hosts that fired.
+    /// Monitors of streams between the two hosts that fired, likewise.
     pub monitors_fired: u64,
+    /// Links between them that went down while another fault touched one
+    /// of the two hosts (that fault's doing, or both).
+    pub link_downs_other: u64,
 }
 
 /// Packet counts of the relays (their `relayed` records).
@@ -746,13 +752,20 @@ fn degradations(history: &[Record], report: &mut Report) {
         return;
     }
     let mut found: Vec<Degradation> =
-        windows.iter().map(|w| Degradation { id: w.id, ..Degradation::default() }).collect();
+        windows.iter().map(|w| Degradation { id: w.id, t: w.t0, ..Degradation::default() }).collect();
     let degraded = |a: &str, b: &str| windows.iter().any(|w| w.joins(a, b));
     // Streams between degraded hosts: (sender node, receiver node).
     let mut pairs: HashMap<&str, (&str, &str)> = HashMap::new();
     let mut sent: HashMap<(&str, u64), u64> = HashMap::new();
+    // Other faults under way: their number and hosts.
+    let mut others: Vec<(u32, &[String])> = Vec::new();
+    let touched = |others: &[(u32, &[String])], a: &str, b: &str| {
+        others.iter().any(|(_, hosts)| hosts.iter().any(|h| h == a || h == b))
+    };
     for r in history {
         match &r.ev {
+            Event::Fault { id, kind, hosts } if kind != "degrade" => others.push((*id, hosts)),
+            Event::Heal { id } => others.retain(|(o, _)| o != id),
             Event::StreamStart { stream, receiver, .. } if degraded(&r.by, node_of(receiver)) => {
                 pairs.insert(stream, (&r.by, node_of(receiver)));
             }
@@ -769,10 +782,16 @@ fn degradations(history: &[Record], report: &mut Report) {
             }
             Event::MonFired { stream, .. } => {
                 let Some((a, b)) = pairs.get(stream.as_str()) else { continue };
-                each_covering(&windows, &mut found, a, b, r.t, |d| d.monitors_fired += 1);
+                if !touched(&others, a, b) {
+                    each_covering(&windows, &mut found, a, b, r.t, |d| d.monitors_fired += 1);
+                }
             }
             Event::LinkDown { peer, .. } => {
-                each_covering(&windows, &mut found, &r.by, peer, r.t, |d| d.link_downs += 1);
+                let other = touched(&others, &r.by, peer);
+                each_covering(&windows, &mut found, &r.by, peer, r.t, |d| match other {
+                    true => d.link_downs_other += 1,
+                    false => d.link_downs += 1,
+                });
             }
             _ => {}
         }
@@ -1101,6 +1120,10 @@ mod tests {
         h.at(2000, "a", Event::LinkDown { peer: "b".into(), reason: "read timeout".into() });
         h.at(2000, "a", Event::LinkDown { peer: "c".into(), reason: "read timeout".into() });
         h.fired(2000, "a", "ab");
+        // While b is paused, its link to a going down is the pause's doing.
+        h.at(2100, "lab", Event::Fault { id: 2, kind: "pause".into(), hosts: vec!["b".into()] });
+        h.at(2200, "a", Event::LinkDown { peer: "b".into(), reason: "read timeout".into() });
+        h.at(2300, "lab", Event::Heal { id: 2 });
         h.at(3000, "lab", Event::Heal { id: 1 });
         h.sent(3100, "b", "ba", 2).recv(3101, "a", "ba", 2);
         let relayed = |packets| Event::Relayed {
@@ -1117,14 +1140,20 @@ mod tests {
             r.degradations,
             vec![Degradation {
                 id: 1,
+                t: 1000 * 1_000_000,
                 delivered: 2,
                 latencies_ns: vec![150_000_000, 300_000_000],
                 link_downs: 1,
-                monitors_fired: 1
+                monitors_fired: 1,
+                link_downs_other: 1,
             }]
         );
         assert_eq!(r.relayed, Relayed { packets: 30, dropped: 4, reordered: 2, max_held: 5 });
-        assert!(r.detections.is_empty(), "a degradation owes no detection: {:?}", r.detections);
+        assert!(
+            r.detections.iter().all(|d| d.kind != "degrade"),
+            "a degradation owes no detection: {:?}",
+            r.detections
+        );
     }
 
     #[test]

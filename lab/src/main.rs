@@ -362,7 +362,7 @@ fn stats(v: &mut [u64]) -> String {
 
 /// The figures of the `degrade` faults: what the relays did, what got
 /// through and how late, and which links and monitors gave up.
-fn print_degradations(degraded: &[&checker::Degradation], relayed: &checker::Relayed) {
+fn print_degradations(degraded: &[(&LabResult, &checker::Degradation)], relayed: &checker::Relayed) {
     let pct = |n: u64| if relayed.packets == 0 { 0.0 } else { n as f64 * 100.0 / relayed.packets as f64 };
     println!("under degradation (delay/loss/reorder by the relay, {} faults):", degraded.len());
     println!(
@@ -374,17 +374,23 @@ fn print_degradations(degraded: &[&checker::Degradation], relayed: &checker::Rel
         pct(relayed.reordered),
         relayed.max_held
     );
-    let mut lat: Vec<u64> = degraded.iter().flat_map(|d| d.latencies_ns.iter().copied()).collect();
-    let delivered: u64 = degraded.iter().map(|d| d.delivered).sum();
+    let mut lat: Vec<u64> = degraded.iter().flat_map(|(_, d)| d.latencies_ns.iter().copied()).collect();
+    let delivered: u64 = degraded.iter().map(|(_, d)| d.delivered).sum();
     println!("  messages delivered between the degraded hosts meanwhile: {delivered}");
     println!("  their latency (sent -> received): {}", stats(&mut lat));
-    let downs: u64 = degraded.iter().map(|d| d.link_downs).sum();
-    let fired: u64 = degraded.iter().map(|d| d.monitors_fired).sum();
-    let hit = degraded.iter().filter(|d| d.link_downs > 0).count();
+    let downs: u64 = degraded.iter().map(|(_, d)| d.link_downs).sum();
+    let fired: u64 = degraded.iter().map(|(_, d)| d.monitors_fired).sum();
+    let other: u64 = degraded.iter().map(|(_, d)| d.link_downs_other).sum();
     println!(
-        "  links given up meanwhile: {downs} (in {hit} of {} faults), stream monitors fired: {fired}",
-        degraded.len()
+        "  links given up by the degradation alone: {downs}, stream monitors fired: {fired} ({other} more links given up while another fault touched the hosts)"
     );
+    for (lab, d) in degraded.iter().filter(|(_, d)| d.link_downs > 0) {
+        let seed = seed_at(&lab.history, d.t).map_or("?".to_owned(), |s| s.to_string());
+        println!(
+            "    {}: schedule seed {seed}: {} links given up, {} monitors fired",
+            lab.name, d.link_downs, d.monitors_fired
+        );
+    }
 }
 
 fn summarise(results: &[LabResult], expected: &BTreeSet<Kind>, started: Instant, relay: bool) -> bool {
@@ -393,7 +399,7 @@ fn summarise(results: &[LabResult], expected: &BTreeSet<Kind>, started: Instant,
     let mut all: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut undetected: BTreeMap<String, u64> = BTreeMap::new();
     let (mut conv, mut failovers) = (Vec::new(), Vec::new());
-    let mut degraded: Vec<&checker::Degradation> = Vec::new();
+    let mut degraded: Vec<(&LabResult, &checker::Degradation)> = Vec::new();
     let mut relayed = checker::Relayed::default();
     let (mut messages, mut streams, mut fired, mut schedules, mut blips) = (0, 0, 0, 0, 0);
     let mut by_kind: BTreeMap<Kind, usize> = BTreeMap::new();
@@ -419,7 +425,7 @@ fn summarise(results: &[LabResult], expected: &BTreeSet<Kind>, started: Instant,
             }
         }
         conv.extend(rep.convergences.iter().flatten().copied());
-        degraded.extend(&rep.degradations);
+        degraded.extend(rep.degradations.iter().map(|d| (r, d)));
         relayed.packets += rep.relayed.packets;
         relayed.dropped += rep.relayed.dropped;
         relayed.reordered += rep.relayed.reordered;
