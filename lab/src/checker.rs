@@ -151,6 +151,8 @@ pub struct Degradation {
     /// Links between them that went down while another fault touched one
     /// of the two hosts (that fault's doing, or both).
     pub link_downs_other: u64,
+    /// Why the links of `link_downs` went down (`observer->peer: reason`).
+    pub reasons: Vec<String>,
 }
 
 /// Packet counts of the relays (their `relayed` records).
@@ -786,11 +788,15 @@ fn degradations(history: &[Record], report: &mut Report) {
                     each_covering(&windows, &mut found, a, b, r.t, |d| d.monitors_fired += 1);
                 }
             }
-            Event::LinkDown { peer, .. } => {
+            Event::LinkDown { peer, reason } => {
                 let other = touched(&others, &r.by, peer);
-                each_covering(&windows, &mut found, &r.by, peer, r.t, |d| match other {
-                    true => d.link_downs_other += 1,
-                    false => d.link_downs += 1,
+                each_covering(&windows, &mut found, &r.by, peer, r.t, |d| {
+                    if other {
+                        d.link_downs_other += 1;
+                    } else {
+                        d.link_downs += 1;
+                        d.reasons.push(format!("{}->{peer}: {reason}", r.by));
+                    }
                 });
             }
             _ => {}
@@ -1146,6 +1152,7 @@ mod tests {
                 link_downs: 1,
                 monitors_fired: 1,
                 link_downs_other: 1,
+                reasons: vec!["a->b: read timeout".into()],
             }]
         );
         assert_eq!(r.relayed, Relayed { packets: 30, dropped: 4, reordered: 2, max_held: 5 });

@@ -387,8 +387,11 @@ fn print_degradations(degraded: &[(&LabResult, &checker::Degradation)], relayed:
     for (lab, d) in degraded.iter().filter(|(_, d)| d.link_downs > 0) {
         let seed = seed_at(&lab.history, d.t).map_or("?".to_owned(), |s| s.to_string());
         println!(
-            "    {}: schedule seed {seed}: {} links given up, {} monitors fired",
-            lab.name, d.link_downs, d.monitors_fired
+            "    {}: schedule seed {seed}: {} links given up ({}), {} monitors fired",
+            lab.name,
+            d.link_downs,
+            d.reasons.join("; "),
+            d.monitors_fired
         );
     }
 }
