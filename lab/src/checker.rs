@@ -125,6 +125,47 @@ pub struct Report {
     pub failovers: Vec<u64>,
     /// Links that went down during faults that should not cause one (blips).
     pub blip_downs: u64,
+    /// Per `degrade` fault, what the traffic between its hosts went through.
+    pub degradations: Vec<Degradation>,
+    /// What the relays did, summed over every degraded direction.
+    pub relayed: Relayed,
+}
+
+/// What one degradation (delay, loss, reordering by the relay) did to the
+/// traffic between its two hosts, while it lasted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Degradation {
+    /// The fault's number.
+    pub id: u32,
+    /// When it started (CLOCK_MONOTONIC ns).
+    pub t: u64,
+    /// Messages between the two hosts that arrived.
+    pub delivered: u64,
+    /// Their times from sent to received, ns.
+    pub latencies_ns: Vec<u64>,
+    /// Links between the two hosts seen going down (by either side)
+    /// while no other fault touched either host: the degradation's doing.
+    pub link_downs: u64,
+    /// Monitors of streams between the two hosts that fired, likewise.
+    pub monitors_fired: u64,
+    /// Links between them that went down while another fault touched one
+    /// of the two hosts (that fault's doing, or both).
+    pub link_downs_other: u64,
+    /// Why the links of `link_downs` went down (`observer->peer: reason`).
+    pub reasons: Vec<String>,
+}
+
+/// Packet counts of the relays (their `relayed` records).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Relayed {
+    /// Packets through a relay.
+    pub packets: u64,
+    /// Dropped by one.
+    pub dropped: u64,
+    /// Held back for later packets to overtake.
+    pub reordered: u64,
+    /// The most held at once by one relay.
+    pub max_held: u64,
 }
 
 impl Report {
@@ -161,6 +202,7 @@ pub fn check(history: &[Record], opts: &Options) -> Report {
     let mut report = Report::default();
     check_streams(history, opts, &mut report);
     replay(history, opts, &mut report);
+    degradations(history, &mut report);
     report.violations.sort_by_key(|v| v.t);
     report
 }
@@ -212,11 +254,17 @@ fn check_streams(history: &[Record], opts: &Options, report: &mut Report) {
             _ => {}
         }
     }
-    for (id, s) in &streams {
+    for (id, s) in &mut streams {
         report.streams += 1;
-        if s.fired.is_some() {
+        if let Some(tf) = s.fired {
             report.monitors_fired += 1;
+            // A message sent once the monitor had fired (the sender raced
+            // the firing) may take the next link: its sender was told.
+            let after: BTreeSet<u64> = s.sent.iter().filter(|(_, t)| **t > tf).map(|(q, _)| *q).collect();
+            s.sent.retain(|q, _| !after.contains(q));
+            s.recv.retain(|(q, _)| !after.contains(q));
         }
+        let s = &*s;
         let mut got = BTreeSet::new();
         let mut last = 0;
         let mut late = Vec::new();
@@ -665,6 +713,118 @@ fn replay(history: &[Record], opts: &Options, report: &mut Report) {
     }
 }
 
+/// A degradation's hosts and time span (to the end when it never healed).
+struct Window {
+    id: u32,
+    pair: (String, String),
+    t0: u64,
+    t1: u64,
+}
+
+impl Window {
+    /// Whether it is between `a` and `b`.
+    fn joins(&self, a: &str, b: &str) -> bool {
+        let (x, y) = (&self.pair.0, &self.pair.1);
+        (x == a && y == b) || (x == b && y == a)
+    }
+
+    /// Whether it is between `a` and `b` and under way at `t`.
+    fn covers(&self, a: &str, b: &str, t: u64) -> bool {
+        self.joins(a, b) && (self.t0..=self.t1).contains(&t)
+    }
+}
+
+/// Measures what each `degrade` fault did to the traffic between its hosts.
+fn degradations(history: &[Record], report: &mut Report) {
+    let mut windows: Vec<Window> = Vec::new();
+    for r in history {
+        match &r.ev {
+            Event::Fault { id, kind, hosts } if kind == "degrade" && hosts.len() == 2 => windows
+                .push(Window { id: *id, pair: (hosts[0].clone(), hosts[1].clone()), t0: r.t, t1: u64::MAX }),
+            Event::Heal { id } => {
+                for w in windows.iter_mut().filter(|w| w.id == *id) {
+                    w.t1 = r.t;
+                }
+            }
+            Event::Relayed { packets, dropped, reordered, max_held, .. } => {
+                let t = &mut report.relayed;
+                t.packets += packets;
+                t.dropped += dropped;
+                t.reordered += reordered;
+                t.max_held = t.max_held.max(*max_held);
+            }
+            _ => {}
+        }
+    }
+    if windows.is_empty() {
+        return;
+    }
+    let mut found: Vec<Degradation> =
+        windows.iter().map(|w| Degradation { id: w.id, t: w.t0, ..Degradation::default() }).collect();
+    let degraded = |a: &str, b: &str| windows.iter().any(|w| w.joins(a, b));
+    // Streams between degraded hosts: (sender node, receiver node).
+    let mut pairs: HashMap<&str, (&str, &str)> = HashMap::new();
+    let mut sent: HashMap<(&str, u64), u64> = HashMap::new();
+    // Other faults under way: their number and hosts.
+    let mut others: Vec<(u32, &[String])> = Vec::new();
+    let touched = |others: &[(u32, &[String])], a: &str, b: &str| {
+        others.iter().any(|(_, hosts)| hosts.iter().any(|h| h == a || h == b))
+    };
+    for r in history {
+        match &r.ev {
+            Event::Fault { id, kind, hosts } if kind != "degrade" => others.push((*id, hosts)),
+            Event::Heal { id } => others.retain(|(o, _)| o != id),
+            Event::StreamStart { stream, receiver, .. } if degraded(&r.by, node_of(receiver)) => {
+                pairs.insert(stream, (&r.by, node_of(receiver)));
+            }
+            Event::Sent { stream, seq } if pairs.contains_key(stream.as_str()) => {
+                sent.insert((stream, *seq), r.t);
+            }
+            Event::Recv { stream, seq } => {
+                let Some((a, b)) = pairs.get(stream.as_str()) else { continue };
+                let at = sent.remove(&(stream.as_str(), *seq));
+                each_covering(&windows, &mut found, a, b, r.t, |d| {
+                    d.delivered += 1;
+                    d.latencies_ns.extend(at.map(|at| r.t.saturating_sub(at)));
+                });
+            }
+            Event::MonFired { stream, .. } => {
+                let Some((a, b)) = pairs.get(stream.as_str()) else { continue };
+                if !touched(&others, a, b) {
+                    each_covering(&windows, &mut found, a, b, r.t, |d| d.monitors_fired += 1);
+                }
+            }
+            Event::LinkDown { peer, reason } => {
+                let other = touched(&others, &r.by, peer);
+                each_covering(&windows, &mut found, &r.by, peer, r.t, |d| {
+                    if other {
+                        d.link_downs_other += 1;
+                    } else {
+                        d.link_downs += 1;
+                        d.reasons.push(format!("{}->{peer}: {reason}", r.by));
+                    }
+                });
+            }
+            _ => {}
+        }
+    }
+    report.degradations = found;
+}
+
+/// Applies `f` to the figures of every degradation of `a` and `b` under way at `t`.
+fn each_covering(
+    windows: &[Window],
+    found: &mut [Degradation],
+    a: &str,
+    b: &str,
+    t: u64,
+    mut f: impl FnMut(&mut Degradation),
+) {
+    for (_, d) in windows.iter().zip(found.iter_mut()).filter(|(w, _)| w.covers(a, b, t)) {
+        f(d);
+    }
+}
+
 fn not_converged(report: &mut Report, t: u64, t0: u64, bound: u64, why: &[String]) {
     report.convergences.push(None);
     report.violations.push(Violation {
@@ -813,6 +973,15 @@ mod tests {
     }
 
     #[test]
+    fn a_message_sent_after_the_monitor_fired_may_take_the_next_link() {
+        let mut h = two_nodes();
+        h.sent(11, "a", "s1", 1).sent(12, "a", "s1", 2).recv(21, "b", "s1", 1);
+        h.fired(3000, "a", "s1").sent(3001, "a", "s1", 3).recv(9000, "b", "s1", 3);
+        let r = h.check();
+        assert!(r.violations.is_empty(), "{:?}", r.violations);
+    }
+
+    #[test]
     fn an_arrival_just_after_the_monitor_fired_is_in_flight() {
         let mut h = two_nodes();
         h.sent(11, "a", "s1", 1).fired(3000, "a", "s1").recv(3010, "b", "s1", 1);
@@ -953,6 +1122,60 @@ mod tests {
         assert_eq!(kinds(&r), vec![Kind::NoFailover, Kind::NotConverged], "{:?}", r.violations);
         assert_eq!(r.failovers, vec![3500 * 1_000_000]);
         assert!(r.violations[1].text.contains("2 supervised children"), "{}", r.violations[1]);
+    }
+
+    #[test]
+    fn a_degradation_is_measured_between_its_hosts_only() {
+        let mut h = H::new();
+        mesh(&mut h, 0, &["a", "b", "c"]);
+        h.stream(10, "a", "ab", "b#rx").stream(10, "b", "ba", "a#rx").stream(10, "a", "ac", "c#rx");
+        h.sent(500, "a", "ab", 1).recv(501, "b", "ab", 1);
+        h.at(
+            1000,
+            "lab",
+            Event::Fault { id: 1, kind: "degrade".into(), hosts: vec!["a".into(), "b".into()] },
+        );
+        h.sent(1100, "a", "ab", 2).recv(1400, "b", "ab", 2);
+        h.sent(1100, "b", "ba", 1).recv(1250, "a", "ba", 1);
+        h.sent(1100, "a", "ac", 1).recv(1101, "c", "ac", 1);
+        h.at(2000, "a", Event::LinkDown { peer: "b".into(), reason: "read timeout".into() });
+        h.at(2000, "a", Event::LinkDown { peer: "c".into(), reason: "read timeout".into() });
+        h.fired(2000, "a", "ab");
+        // While b is paused, its link to a going down is the pause's doing.
+        h.at(2100, "lab", Event::Fault { id: 2, kind: "pause".into(), hosts: vec!["b".into()] });
+        h.at(2200, "a", Event::LinkDown { peer: "b".into(), reason: "read timeout".into() });
+        h.at(2300, "lab", Event::Heal { id: 2 });
+        h.at(3000, "lab", Event::Heal { id: 1 });
+        h.sent(3100, "b", "ba", 2).recv(3101, "a", "ba", 2);
+        let relayed = |packets| Event::Relayed {
+            from: "a".into(),
+            to: "b".into(),
+            packets,
+            dropped: 2,
+            reordered: 1,
+            max_held: 5,
+        };
+        h.at(3000, "relay", relayed(10)).at(3000, "relay", relayed(20));
+        let r = h.check();
+        assert_eq!(
+            r.degradations,
+            vec![Degradation {
+                id: 1,
+                t: 1000 * 1_000_000,
+                delivered: 2,
+                latencies_ns: vec![150_000_000, 300_000_000],
+                link_downs: 1,
+                monitors_fired: 1,
+                link_downs_other: 1,
+                reasons: vec!["a->b: read timeout".into()],
+            }]
+        );
+        assert_eq!(r.relayed, Relayed { packets: 30, dropped: 4, reordered: 2, max_held: 5 });
+        assert!(
+            r.detections.iter().all(|d| d.kind != "degrade"),
+            "a degradation owes no detection: {:?}",
+            r.detections
+        );
     }
 
     #[test]

@@ -146,6 +146,22 @@ pub enum Event {
         /// What.
         text: String,
     },
+    /// What a relay did to one direction of a degraded link, written when
+    /// the link healed.
+    Relayed {
+        /// The host the packets left.
+        from: String,
+        /// The host they went to.
+        to: String,
+        /// Packets that went through the relay.
+        packets: u64,
+        /// Packets it dropped.
+        dropped: u64,
+        /// Packets it held back for later ones to overtake.
+        reordered: u64,
+        /// The most packets it held at once.
+        max_held: u64,
+    },
 }
 
 impl Record {

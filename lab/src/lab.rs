@@ -392,11 +392,10 @@ impl Lab {
                 let addr = format!("{SUBNET}.{}", 200 + self.moves % 50);
                 self.net.readdress(0, &addr)?;
             }
-            Fault::Degrade(a, b) => {
-                if let Some(r) = &self.relay {
-                    r.degrade(&self.net, a, b, true)?;
-                }
-            }
+            Fault::Degrade(a, b, imp) => match &mut self.relay {
+                Some(r) => r.degrade(&self.net, a, b, &imp)?,
+                None => return Err("a degrade fault, but the lab runs without the relay".into()),
+            },
             _ => {}
         }
         self.drops.extend(drops.iter().copied());
@@ -421,9 +420,9 @@ impl Lab {
                 self.write_seed_hosts(SeedNames::Others)?;
                 self.spawn_node(0)?;
             }
-            Fault::Degrade(a, b) => {
-                if let Some(r) = &self.relay {
-                    r.degrade(&self.net, a, b, false)?;
+            Fault::Degrade(a, b, _) => {
+                if let Some(r) = &mut self.relay {
+                    r.heal(&self.net, a, b)?;
                 }
             }
             _ => {}

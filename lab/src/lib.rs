@@ -4,9 +4,10 @@
 //! reordering), a recorded history and a checker of aemp's promises over
 //! it (P17, P25, liveness after heals, supervision).
 //!
-//! The checker ([`checker`]) and the schedule generator ([`schedule`]) are
-//! pure and unit-tested; the namespaces ([`netns`]), the node program
-//! ([`node`]), the relay ([`relay`]) and the runner ([`lab`]) need root.
+//! The checker ([`checker`]), the schedule generator ([`schedule`]) and the
+//! relay's policy ([`relay::policy`]) are pure and unit-tested; the
+//! namespaces ([`netns`]), the node program ([`node`]), the relay
+//! ([`relay`]) and the runner ([`lab`]) need root.
 
 pub mod checker;
 pub mod history;

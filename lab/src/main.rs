@@ -49,9 +49,18 @@ struct Common {
     /// Exit 0 with a notice when not root or `ip`/`nft` are missing (also env AEMP_LAB_SKIP=1).
     #[arg(long)]
     skip_if_unavailable: bool,
-    /// Add delay, loss and reordering faults through the relay.
-    #[arg(long)]
-    relay: bool,
+    /// Delay, loss and reordering faults through the relay: `auto` (when
+    /// `iptables-legacy` and NFQUEUE are there), `on` (required), `off`.
+    /// The schedule of a seed depends on it.
+    #[arg(long, value_enum, default_value_t = RelayMode::Auto)]
+    relay: RelayMode,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RelayMode {
+    Auto,
+    On,
+    Off,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +221,18 @@ fn drive(c: Common, plan: Plan, deadline: Option<Instant>) {
         eprintln!("*** Pass --skip-if-unavailable (or AEMP_LAB_SKIP=1) to skip instead. ***\n");
         std::process::exit(2);
     }
+    let relay = match (c.relay, aemp_lab::relay::unavailable()) {
+        (RelayMode::Off, _) => false,
+        (RelayMode::On, Some(why)) => {
+            eprintln!("\n*** aemp-lab: --relay on, but {why}. ***\n");
+            std::process::exit(2);
+        }
+        (RelayMode::Auto, Some(why)) => {
+            println!("relay: off ({why}): no delay/loss/reorder faults");
+            false
+        }
+        (_, None) => true,
+    };
     netns::install_signal_cleanup();
     let stale = netns::clean_stale();
     if stale > 0 {
@@ -227,7 +248,7 @@ fn drive(c: Common, plan: Plan, deadline: Option<Instant>) {
         latency: (c.timeout / 6.0).max(0.2),
         interval_ms: c.interval_ms,
         bound_ms: (c.bound * 1000.0) as u64,
-        relay: c.relay,
+        relay,
     };
     let queue = Arc::new(Mutex::new(match plan {
         Plan::List(l) => Queue { list: l.into(), endless: None, deadline },
@@ -243,7 +264,7 @@ fn drive(c: Common, plan: Plan, deadline: Option<Instant>) {
             .collect();
         handles.into_iter().map(|h| h.join().expect("a lab thread")).collect()
     });
-    let failed = summarise(&results, &expected, started);
+    let failed = summarise(&results, &expected, started, relay);
     if failed && c.keep {
         for r in &results {
             let _ = std::fs::write(r.dir.join("KEEP"), "");
@@ -339,12 +360,50 @@ fn stats(v: &mut [u64]) -> String {
     format!("min {} median {} max {} (n={})", s(v[0]), s(v[v.len() / 2]), s(v[v.len() - 1]), v.len())
 }
 
-fn summarise(results: &[LabResult], expected: &BTreeSet<Kind>, started: Instant) -> bool {
+/// The figures of the `degrade` faults: what the relays did, what got
+/// through and how late, and which links and monitors gave up.
+fn print_degradations(degraded: &[(&LabResult, &checker::Degradation)], relayed: &checker::Relayed) {
+    let pct = |n: u64| if relayed.packets == 0 { 0.0 } else { n as f64 * 100.0 / relayed.packets as f64 };
+    println!("under degradation (delay/loss/reorder by the relay, {} faults):", degraded.len());
+    println!(
+        "  relayed packets: {}, dropped {} ({:.1}%), held back to reorder {} ({:.1}%), most held at once {}",
+        relayed.packets,
+        relayed.dropped,
+        pct(relayed.dropped),
+        relayed.reordered,
+        pct(relayed.reordered),
+        relayed.max_held
+    );
+    let mut lat: Vec<u64> = degraded.iter().flat_map(|(_, d)| d.latencies_ns.iter().copied()).collect();
+    let delivered: u64 = degraded.iter().map(|(_, d)| d.delivered).sum();
+    println!("  messages delivered between the degraded hosts meanwhile: {delivered}");
+    println!("  their latency (sent -> received): {}", stats(&mut lat));
+    let downs: u64 = degraded.iter().map(|(_, d)| d.link_downs).sum();
+    let fired: u64 = degraded.iter().map(|(_, d)| d.monitors_fired).sum();
+    let other: u64 = degraded.iter().map(|(_, d)| d.link_downs_other).sum();
+    println!(
+        "  links given up by the degradation alone: {downs}, stream monitors fired: {fired} ({other} more links given up while another fault touched the hosts)"
+    );
+    for (lab, d) in degraded.iter().filter(|(_, d)| d.link_downs > 0) {
+        let seed = seed_at(&lab.history, d.t).map_or("?".to_owned(), |s| s.to_string());
+        println!(
+            "    {}: schedule seed {seed}: {} links given up ({}), {} monitors fired",
+            lab.name,
+            d.link_downs,
+            d.reasons.join("; "),
+            d.monitors_fired
+        );
+    }
+}
+
+fn summarise(results: &[LabResult], expected: &BTreeSet<Kind>, started: Instant, relay: bool) -> bool {
     let mut failed = false;
     let mut first: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut all: BTreeMap<String, Vec<u64>> = BTreeMap::new();
     let mut undetected: BTreeMap<String, u64> = BTreeMap::new();
     let (mut conv, mut failovers) = (Vec::new(), Vec::new());
+    let mut degraded: Vec<(&LabResult, &checker::Degradation)> = Vec::new();
+    let mut relayed = checker::Relayed::default();
     let (mut messages, mut streams, mut fired, mut schedules, mut blips) = (0, 0, 0, 0, 0);
     let mut by_kind: BTreeMap<Kind, usize> = BTreeMap::new();
     println!("\n== violations ==");
@@ -369,6 +428,11 @@ fn summarise(results: &[LabResult], expected: &BTreeSet<Kind>, started: Instant)
             }
         }
         conv.extend(rep.convergences.iter().flatten().copied());
+        degraded.extend(rep.degradations.iter().map(|d| (r, d)));
+        relayed.packets += rep.relayed.packets;
+        relayed.dropped += rep.relayed.dropped;
+        relayed.reordered += rep.relayed.reordered;
+        relayed.max_held = relayed.max_held.max(rep.relayed.max_held);
         failovers.extend(rep.failovers.iter().copied());
         for v in &rep.violations {
             *by_kind.entry(v.kind).or_default() += 1;
@@ -376,9 +440,10 @@ fn summarise(results: &[LabResult], expected: &BTreeSet<Kind>, started: Instant)
             failed |= !known;
             let seed = seed_at(&r.history, v.t).map_or("start".to_owned(), |s| s.to_string());
             println!(
-                "{}{}: schedule seed {seed}: {v}\n    replay: cargo run -p aemp-lab -- run --seed {seed}",
+                "{}{}: schedule seed {seed}: {v}\n    replay: cargo run -p aemp-lab -- run --seed {seed} --relay {}",
                 if known { "(expected, known issue) " } else { "" },
-                r.name
+                r.name,
+                if relay { "on" } else { "off" }
             );
         }
     }
@@ -405,6 +470,9 @@ fn summarise(results: &[LabResult], expected: &BTreeSet<Kind>, started: Instant)
         println!("  {kind:10} not detected before its heal: {n}");
     }
     println!("links dropped by blips (shorter than the timeout): {blips}");
+    if relay {
+        print_degradations(&degraded, &relayed);
+    }
     println!("convergence after heal (links, groups, new messages, one child): {}", stats(&mut conv));
     println!("supervised child fail-over (fault start -> new child elsewhere): {}", stats(&mut failovers));
     println!("\nverdict: {}", if failed { "FAILED" } else { "ok" });

@@ -146,18 +146,19 @@ pub fn unavailable() -> Option<String> {
     if unsafe { libc::geteuid() } != 0 {
         return Some("the lab must run as root (it makes network namespaces)".into());
     }
-    for (tool, pkg) in [("ip", "iproute2"), ("nft", "nftables")] {
-        let ok = Command::new(tool)
-            .arg(if tool == "ip" { "-V" } else { "--version" })
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return Some(format!("`{tool}` is missing (Debian: apt-get install -y {pkg})"));
-        }
-    }
-    None
+    missing_tool("ip", "-V", "iproute2").or_else(|| missing_tool("nft", "--version", "nftables"))
+}
+
+/// Why `tool` cannot be used (it does not answer `version_arg`), naming
+/// the Debian package `pkg` that has it; `None` when it can.
+pub fn missing_tool(tool: &str, version_arg: &str, pkg: &str) -> Option<String> {
+    let ok = Command::new(tool)
+        .arg(version_arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    (!ok).then(|| format!("`{tool}` is missing (Debian: apt-get install -y {pkg})"))
 }
 
 /// Runs a command, failing with its stderr.

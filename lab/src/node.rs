@@ -188,8 +188,12 @@ async fn send_loop(node: Node, w: Log, stop: Arc<AtomicBool>, interval: Duration
                 continue;
             }
             s.seq += 1;
-            log(&w, Event::Sent { stream: s.id.clone(), seq: s.seq });
+            // Logged once `snd` returned: the monitor can fire on another
+            // thread between the check above and the send, and a message
+            // sent after its monitor fired may go over the next link. A
+            // `sent` before `mon_fired` is then one sent before it fired.
             node.snd(&s.rx, msg!["d", s.id.as_str(), s.seq]);
+            log(&w, Event::Sent { stream: s.id.clone(), seq: s.seq });
         }
     }
 }

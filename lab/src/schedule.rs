@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::relay::policy::Impairment;
+
 /// A small deterministic generator (splitmix64): the same seed gives the
 /// same schedule on every machine and version.
 #[derive(Debug, Clone)]
@@ -50,7 +52,7 @@ pub enum Fault {
     /// updated to it.
     SeedMoves,
     /// Packets between two hosts delayed, lost and reordered by the relay.
-    Degrade(usize, usize),
+    Degrade(usize, usize, Impairment),
 }
 
 impl Fault {
@@ -71,7 +73,7 @@ impl Fault {
     /// The hosts it names (the child's host is not known in advance).
     pub fn hosts(&self) -> Vec<usize> {
         match *self {
-            Fault::Partition(a, b) | Fault::OneWay(a, b) | Fault::Blip(a, b) | Fault::Degrade(a, b) => {
+            Fault::Partition(a, b) | Fault::OneWay(a, b) | Fault::Blip(a, b) | Fault::Degrade(a, b, _) => {
                 vec![a, b]
             }
             Fault::Vanish(a) | Fault::Kill(a) | Fault::Pause(a) => vec![a],
@@ -97,7 +99,7 @@ impl fmt::Display for Fault {
             Fault::Pause(a) => write!(f, "pause {}", h(a)),
             Fault::Blip(a, b) => write!(f, "blip {}<->{}", h(a), h(b)),
             Fault::SeedMoves => write!(f, "seed moves"),
-            Fault::Degrade(a, b) => write!(f, "degrade {}<->{}", h(a), h(b)),
+            Fault::Degrade(a, b, i) => write!(f, "degrade {}<->{} ({i})", h(a), h(b)),
         }
     }
 }
@@ -147,7 +149,9 @@ fn pick_fault(rng: &mut Rng, s: &Settings) -> Fault {
     let n = s.hosts as u64;
     let a = rng.range(0, n - 1) as usize;
     let b = (a + rng.range(1, n - 1) as usize) % s.hosts;
-    let kinds = if s.relay { 11 } else { 10 };
+    // Without the relay, the kinds (and so the schedules of the seeds
+    // named in the README) are those from before it existed.
+    let kinds = if s.relay { 12 } else { 10 };
     match rng.range(0, kinds - 1) {
         0 | 1 => Fault::Partition(a, b),
         2 => Fault::OneWay(a, b),
@@ -158,8 +162,18 @@ fn pick_fault(rng: &mut Rng, s: &Settings) -> Fault {
         7 => Fault::Blip(a, b),
         8 => Fault::SeedMoves,
         9 => Fault::Kill(a),
-        _ => Fault::Degrade(a, b),
+        _ => Fault::Degrade(a, b, pick_impairment(rng)),
     }
+}
+
+/// Delay 50-300 ms with up to half as much jitter; in about half the
+/// cases also loss (0.5-5%), in about half reordering (2-15%).
+fn pick_impairment(rng: &mut Rng) -> Impairment {
+    let delay_ms = rng.range(50, 300) as u32;
+    let jitter_ms = rng.range(0, u64::from(delay_ms / 2)) as u32;
+    let loss_permille = if rng.range(0, 1) == 0 { 0 } else { rng.range(5, 50) as u32 };
+    let reorder_permille = if rng.range(0, 1) == 0 { 0 } else { rng.range(20, 150) as u32 };
+    Impairment { delay_ms, jitter_ms, loss_permille, reorder_permille, seed: rng.next_u64() }
 }
 
 fn hold_for(rng: &mut Rng, f: &Fault, s: &Settings) -> u64 {
@@ -168,7 +182,9 @@ fn hold_for(rng: &mut Rng, f: &Fault, s: &Settings) -> u64 {
         // Under the timeout, with a margin for keepalive phase.
         Fault::Blip(..) => rng.range(200, t / 3),
         Fault::Kill(_) | Fault::SeedMoves => rng.range(100, 1500),
-        Fault::Degrade(..) => rng.range(2000, 4000),
+        // From the timeout to more than twice it: long enough for a link
+        // to be given up if the degradation starves it.
+        Fault::Degrade(..) => rng.range(t, 2 * t + t / 2),
         // Long enough to be detected (and for a fail-over: timeout + restart).
         _ => rng.range(t + t / 2, 2 * t),
     }
@@ -229,7 +245,11 @@ mod tests {
                 for h in st.fault.hosts() {
                     assert!(h < S.hosts, "{sch}");
                 }
-                if let Fault::Partition(a, b) | Fault::OneWay(a, b) | Fault::Blip(a, b) = st.fault {
+                if let Fault::Partition(a, b)
+                | Fault::OneWay(a, b)
+                | Fault::Blip(a, b)
+                | Fault::Degrade(a, b, _) = st.fault
+                {
                     assert_ne!(a, b, "{sch}");
                 }
                 match st.fault {
@@ -261,6 +281,37 @@ mod tests {
             }
         }
         assert_eq!(kinds.len(), 8, "{kinds:?}");
+    }
+
+    #[test]
+    fn degradations_come_with_the_relay_only_and_within_bounds() {
+        let s = Settings { relay: true, ..S };
+        let mut n = 0;
+        let (mut lossy, mut reordering) = (0, 0);
+        for seed in 0..2000 {
+            assert_eq!(generate(seed, &s), generate(seed, &s));
+            for st in generate(seed, &s).steps {
+                let Fault::Degrade(a, b, i) = st.fault else { continue };
+                n += 1;
+                assert_ne!(a, b);
+                assert!((50..=300).contains(&i.delay_ms), "{i}");
+                assert!(i.jitter_ms <= i.delay_ms / 2, "{i}");
+                assert!(i.loss_permille <= 50 && i.reorder_permille <= 150, "{i}");
+                assert!((S.timeout_ms..=S.timeout_ms * 5 / 2).contains(&st.hold_ms), "{}", st.hold_ms);
+                lossy += usize::from(i.loss_permille > 0);
+                reordering += usize::from(i.reorder_permille > 0);
+            }
+        }
+        assert!(n > 200, "{n} degradations in 2000 schedules");
+        assert!(lossy > n / 4 && lossy < n * 3 / 4, "{lossy} of {n} lossy");
+        assert!(reordering > n / 4 && reordering < n * 3 / 4, "{reordering} of {n} reordering");
+    }
+
+    #[test]
+    fn without_the_relay_the_schedules_are_unchanged() {
+        // The seed the README names for `pause h1` keeps its schedule.
+        let sch = generate(7775120, &S);
+        assert!(sch.steps.iter().any(|st| st.fault == Fault::Pause(0)), "{sch}");
     }
 
     #[test]
