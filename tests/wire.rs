@@ -650,3 +650,31 @@ async fn mon_nodes_reports_links_coming_up_and_going_down() {
     assert!(rx.try_recv().is_err());
     a.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_made_up_node_id_is_neither_listed_nor_passed_on() {
+    // A client sends to a node that does not exist (a typo) before it
+    // joins the network through a seed; a node that joins later asks the
+    // seed what it knows.
+    let seed = public("typo-seed").await;
+    let mut c = cfg();
+    c.binds.clear();
+    c.seeds = vec![seed.listen_addrs()[0].clone()];
+    let client = Node::builder().id("typo-client").net_config(c.clone()).build().await.unwrap();
+    let ghost = aemp::PortId::new("typo-node#x").unwrap();
+    let lost = client.dead(&ghost);
+    client.snd(&ghost, msg!["hello"]);
+    within(client.wait_up(seed.id())).await;
+    let mut lc = cfg();
+    lc.seeds = c.seeds.clone();
+    let later = Node::builder().id("typo-later").net_config(lc).build().await.unwrap();
+    within(later.wait_up(seed.id())).await;
+    within(later.wait_up(client.id())).await;
+    let typo = ghost.node();
+    for n in [&seed, &client, &later] {
+        assert!(!n.known_nodes().contains(&typo), "{} lists {typo}", n.id());
+    }
+    // The send fails, and leaves nothing behind on the client either.
+    assert!(within(lost).await.to_string().contains("unable to connect"));
+    assert!(!client.known_nodes().contains(&typo));
+}

@@ -675,9 +675,79 @@ impl Node {
     /// can be delivered without Global.
     pub fn add_node_addr(&self, node: &NodeId, addr: impl Into<String>) {
         if let Some(n) = self.shared().global().map(|g| &g.net) {
-            let mut a = n.addrs_of(node);
-            a.push(addr.into());
-            n.learn_addrs(node, a);
+            n.give_addr(node, addr.into());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{msg, Node};
+
+    async fn node(id: &str) -> (Node, Arc<Global>) {
+        let c = NetConfig {
+            binds: vec!["127.0.0.1:0".into()],
+            secret: Some("made-up".into()),
+            connect_timeout: 0.2,
+            connect_interval: 0.05,
+            ..NetConfig::default()
+        };
+        let n = Node::builder().id(id).net_config(c).build().await.unwrap();
+        let g = n.shared().global().unwrap().clone();
+        (n, g)
+    }
+
+    /// Waits until the node has no entry and no address for any node.
+    async fn tables_empty(g: &Global) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while g.net.table_sizes() != (0, 0) {
+            assert!(tokio::time::Instant::now() < deadline, "still {:?}", g.net.table_sizes());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn connect_nodes(ids: impl Iterator<Item = String>, addrs: &[&str]) -> Msg {
+        let addrs = Value::from(addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+        let table: Map = ids.map(|id| (id, addrs.clone())).collect();
+        Msg::from_array([Value::from("connect_nodes"), Value::Map(table)])
+    }
+
+    #[tokio::test]
+    async fn node_ids_a_peer_names_leave_nothing_behind() {
+        let (_n, g) = node("named-to").await;
+        let from = NodeId::new("namer").unwrap();
+        // 100,000 made-up IDs without an address: nothing to dial, nothing kept.
+        g.handle(&from, connect_nodes((0..100_000).map(|i| format!("made-up-{i}")), &[]));
+        assert_eq!(g.net.table_sizes(), (0, 0));
+        // With an address nobody answers on: dialled, and forgotten once
+        // the dial has failed.
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+        g.handle(&from, connect_nodes((0..1_000).map(|i| format!("nowhere-{i}")), &[&dead]));
+        tables_empty(&g).await;
+        assert!(g.net.known_nodes().is_empty());
+    }
+
+    #[tokio::test]
+    async fn sends_to_made_up_nodes_fail_and_leave_nothing_behind() {
+        let (n, g) = node("sender").await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for i in 0..100_000 {
+            let ghost = PortId::new(&format!("ghost-{i}#x")).unwrap();
+            let tx = tx.clone();
+            n.mon(&ghost, move |r: Reason| {
+                let _ = tx.send(r);
+            })
+            .keep();
+            n.snd(&ghost, msg!["hello"]);
+        }
+        for _ in 0..100_000 {
+            let r = rx.recv().await.unwrap();
+            assert!(r.to_string().contains("unable to connect"), "{r}");
+        }
+        tables_empty(&g).await;
+        assert!(n.known_nodes().is_empty());
     }
 }

@@ -72,6 +72,7 @@ impl Net {
             }
         }
         peer.st.lock().dialing = false;
+        self.forget_if_unreachable(&peer);
     }
 
     /// One attempt to make a link to `peer` at `addr`: TCP connect and

@@ -146,6 +146,7 @@ impl Net {
         st.sock = None;
         st.writing = false;
         st.up = Some(up);
+        peer.met.store(true, std::sync::atomic::Ordering::Release);
         st.out.clear();
         st.out.extend_from_slice(first);
         for m in opening {

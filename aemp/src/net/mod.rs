@@ -95,6 +95,9 @@ pub(crate) struct Net {
     /// The address book: listener addresses of other nodes (kept apart from
     /// the peers' states so that Global can read it while one is locked).
     addrs: Mutex<HashMap<NodeId, Vec<String>>>,
+    /// Nodes whose addresses the user gave ([`Net::give_addr`]): kept in the
+    /// address book even before their node was ever reached.
+    given: Mutex<std::collections::HashSet<NodeId>>,
     next_conn: AtomicU64,
     open_conns: AtomicUsize,
     /// Incoming handshakes in progress, per remote address, oldest first.
@@ -139,6 +142,7 @@ impl Net {
             listeners: Mutex::new(listeners),
             peers: Mutex::default(),
             addrs: Mutex::new(HashMap::new()),
+            given: Mutex::default(),
             next_conn: AtomicU64::new(1),
             open_conns: AtomicUsize::new(0),
             handshaking: Mutex::new(HashMap::new()),

@@ -5,6 +5,7 @@
 //! under one peer's state, never the other way round.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -121,6 +122,10 @@ pub(crate) struct Peer {
     /// Wakes a dial waiting for a connection from the node to finish its
     /// handshake.
     pub(super) settled: Notify,
+    /// A link to this node has come up (the node authenticated): only such
+    /// nodes are known nodes, listed and passed on to others. Outside the
+    /// state's lock, so that the list can be made under one peer's lock.
+    pub(super) met: AtomicBool,
 }
 
 impl Net {
@@ -144,6 +149,7 @@ impl Net {
                     st: Mutex::default(),
                     new_addrs: Notify::new(),
                     settled: Notify::new(),
+                    met: AtomicBool::new(false),
                 })
             })
             .clone()
@@ -154,20 +160,30 @@ impl Net {
         self.peers.lock().get(id).cloned()
     }
 
-    /// Records listener addresses of a node (from Global).
+    /// Records listener addresses of a node (from Global). A node learnt
+    /// with no address gets no entry: there is nothing to dial.
     pub(crate) fn learn_addrs(&self, id: &NodeId, addrs: Vec<String>) {
-        if *id == self.me {
+        if *id == self.me || addrs.is_empty() {
             return;
         }
-        let peer = self.peer(id);
-        if !addrs.is_empty() {
+        let new = {
             let mut book = self.addrs.lock();
             let new = book.get(id).is_none_or(|old| addrs.iter().any(|a| !old.contains(a)));
             book.insert(id.clone(), addrs);
-            if new {
-                peer.new_addrs.notify_one();
-            }
+            new
+        };
+        if let Some(peer) = self.existing_peer(id).filter(|_| new) {
+            peer.new_addrs.notify_one();
         }
+    }
+
+    /// Records an address of a node that the user gave; it is kept even
+    /// while the node has never been reached.
+    pub(crate) fn give_addr(&self, id: &NodeId, addr: String) {
+        self.given.lock().insert(id.clone());
+        let mut a = self.addrs_of(id);
+        a.push(addr);
+        self.learn_addrs(id, a);
     }
 
     /// The known addresses of a node.
@@ -175,10 +191,14 @@ impl Net {
         self.addrs.lock().get(id).cloned().unwrap_or_default()
     }
 
-    /// Every node we know of (not ourselves).
+    /// Every node we know of (not ourselves): those that have
+    /// authenticated on a link and those whose address the user gave, not
+    /// every ID someone has named.
     pub(crate) fn known_nodes(&self) -> Vec<NodeId> {
-        let mut v: Vec<NodeId> = self.peers.lock().keys().cloned().collect();
+        let mut v: Vec<NodeId> = self.given.lock().iter().cloned().collect();
+        v.extend(self.peers.lock().values().filter(|p| p.met.load(Ordering::Acquire)).map(|p| p.id.clone()));
         v.sort();
+        v.dedup();
         v
     }
 
@@ -198,30 +218,50 @@ impl Net {
         self.existing_peer(id).is_some_and(|p| p.st.lock().up.is_some())
     }
 
-    /// Forgets a node that is gone and cannot be dialled (no known address,
-    /// nothing queued or monitored): a private node that disconnected.
-    /// Without this every client that ever connected would stay in the
-    /// address table sent to each new connection.
+    /// Forgets a node that nothing needs (no link, nothing queued or
+    /// monitored) and that cannot be dialled (no known address: a private
+    /// node that disconnected) or was never reached (an ID someone named,
+    /// perhaps made up; its addresses go too, unless the user gave them).
+    /// Without this every client that ever connected, and every node ID
+    /// ever named, would stay in the tables sent to each new connection.
     pub(super) fn forget_if_unreachable(&self, peer: &Arc<Peer>) {
-        if !self.addrs_of(&peer.id).is_empty() {
+        let dialable = !self.addrs_of(&peer.id).is_empty();
+        if dialable && peer.met.load(Ordering::Acquire) {
             return;
         }
+        let forgot = self.forget_idle(peer);
+        if forgot && dialable && !self.given.lock().contains(&peer.id) {
+            self.addrs.lock().remove(&peer.id);
+        }
+    }
+
+    /// Removes `peer` from the map if nothing needs it; returns whether it did.
+    fn forget_idle(&self, peer: &Arc<Peer>) -> bool {
         let mut peers = self.peers.lock();
         // Only try the peer's lock: blocking on it while holding the map
         // would break the lock order (a busy peer is simply kept). The
         // lock is held while the entry goes, and the entry is marked, so
         // that no one adds to an entry that is no longer in the map.
-        let Some(mut st) = peer.st.try_lock() else { return };
+        let Some(mut st) = peer.st.try_lock() else { return false };
         let idle = st.up.is_none()
             && st.claim.is_none()
             && st.greeted == 0
             && st.pending.is_empty()
             && st.monitors.is_empty()
+            && st.lost.is_empty()
             && !st.dialing;
         if idle && peers.get(&peer.id).is_some_and(|p| Arc::ptr_eq(p, peer)) {
             peers.remove(&peer.id);
             st.forgotten = true;
+            return true;
         }
+        false
+    }
+
+    /// How many nodes have an entry, and how many an address.
+    #[cfg(test)]
+    pub(crate) fn table_sizes(&self) -> (usize, usize) {
+        (self.peers.lock().len(), self.addrs.lock().len())
     }
 
     /// Takes the monitors on port `name` of `node`: the node told us, with

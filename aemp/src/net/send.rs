@@ -242,6 +242,9 @@ impl Net {
                     core.fire(&name, a, reason.clone());
                 }
             }
+            if let Some(net) = peer.net.upgrade() {
+                net.forget_if_unreachable(&peer);
+            }
         });
     }
 
