@@ -735,7 +735,7 @@ mod tests {
         let (n, g) = node("sender").await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for i in 0..100_000 {
-            let ghost = PortId::new(&format!("ghost-{i}#x")).unwrap();
+            let ghost = PortId::new(format!("ghost-{i}#x")).unwrap();
             let tx = tx.clone();
             n.mon(&ghost, move |r: Reason| {
                 let _ = tx.send(r);
