@@ -88,7 +88,11 @@
 //! # Ok(()) }
 //! ```
 
+mod cause;
+mod child;
+mod children;
 mod error;
+mod event;
 mod handle;
 mod info;
 mod intensity;
@@ -96,10 +100,13 @@ mod server;
 mod spec;
 mod strategy;
 
+pub use crate::cause::{root_cause, RootCause};
+pub use crate::child::{defer_start, on_shutdown, StartToken, CHILD_INIT};
 pub use crate::error::{Error, Result};
-pub use crate::handle::Supervisor;
-pub use crate::info::{ChildInfo, ChildStatus, SupervisorInfo};
+pub use crate::event::{Event, EventKind, EventStream};
+pub use crate::handle::{ChildRef, Supervisor};
+pub use crate::info::{ChildCounts, ChildInfo, ChildStatus, SupervisorInfo};
 pub use crate::intensity::{Backoff, Intensity, RestartWindow};
-pub use crate::server::{install, CHILD_INIT, DIRECTORY, GROUP, MAX_RESTARTS, START_FAILED};
+pub use crate::server::{install, DIRECTORY, GROUP, MAX_RESTARTS, START_FAILED};
 pub use crate::spec::{ChildKind, ChildSpec, Placement, Restart, Shutdown, SupervisorSpec, SUPERVISOR_INIT};
 pub use crate::strategy::{decide, plan, ChildState, Decision, ExitKind, Plan, Strategy};

@@ -6,8 +6,10 @@
 mod common;
 
 use aemp::{msg, GroupEvent, Node, NodeId, PortId, Reason};
-use aemp_supervisor::{ChildSpec, Strategy, Supervisor, SupervisorInfo, SupervisorSpec, DIRECTORY, GROUP};
-use common::{collector, net_node, until, up, within, worker, PATIENCE};
+use aemp_supervisor::{
+    ChildSpec, EventKind, EventStream, Strategy, Supervisor, SupervisorInfo, SupervisorSpec, DIRECTORY, GROUP,
+};
+use common::{collector, event_of, net_node, up, within, worker, PATIENCE};
 
 /// Two public nodes that know each other's address.
 async fn pair(a: &str, b: &str) -> (Node, Node) {
@@ -36,7 +38,7 @@ async fn a_remote_child_is_started_by_name_restarted_there_and_dies_with_its_sup
     assert_eq!(pw2.node(), *b.id());
     assert_ne!(pw, pw2);
     let kids = within(sup.which_children()).await.unwrap();
-    assert_eq!(kids[0].restarts, 1);
+    assert_eq!(kids[0].total_restarts, 1);
     assert_eq!(kids[0].last_exit.as_ref().and_then(|r| r.kind().map(str::to_owned)).as_deref(), Some("die"));
 
     // The supervisor dies abnormally: the child on b follows (back-monitor).
@@ -102,9 +104,9 @@ async fn a_child_on_a_lost_node_is_restarted_on_another_node_of_its_group() {
     await_group(&a, "workers", &[b.id(), c.id()]).await;
 
     let (col, mut rx) = collector(&a);
-    let (obs, mut events) = collector(&a);
+    let mut events = EventStream::new(&a);
     let spec = SupervisorSpec::new(Strategy::OneForOne)
-        .observer(&obs)
+        .observer(events.port())
         .child(worker("svc", &col).in_group("workers"));
     let sup = within(Supervisor::start(&a, spec)).await.unwrap();
     let first = up(&mut rx, "svc").await;
@@ -112,20 +114,22 @@ async fn a_child_on_a_lost_node_is_restarted_on_another_node_of_its_group() {
     assert_eq!(first.node(), *lost.id());
 
     within(lost.shutdown()).await;
-    let e = until(&mut events, "exited", 2, "svc").await;
-    let why = e.at(3).unwrap().as_array().unwrap().to_vec();
-    assert_eq!(why[0].as_str(), Some("transport_error"), "{e}");
-    assert_eq!(why[1].as_str(), Some(lost.id().as_str()));
-    assert_eq!(e.str(4).unwrap(), "restart");
-    let started = until(&mut events, "started", 2, "svc").await;
-    let moved: PortId = started.port(3).unwrap();
+    let EventKind::Lost { node, reason, .. } = event_of(&mut events, "lost", "svc").await else {
+        unreachable!()
+    };
+    assert_eq!(&node, lost.id());
+    assert_eq!(reason.kind(), Some("transport_error"), "{reason}");
+    assert!(matches!(event_of(&mut events, "restarting", "svc").await, EventKind::Restarting { .. }));
+    let EventKind::Started { port: moved, .. } = event_of(&mut events, "started", "svc").await else {
+        unreachable!()
+    };
     assert_eq!(moved.node(), *other.id(), "restarted on the surviving node of the group");
     assert_eq!(up(&mut rx, "svc").await, moved);
     // And it serves.
     let pong = within(a.call(&moved, msg!["ping"], PATIENCE)).await.unwrap();
     assert_eq!(pong, msg!["pong", "svc", other.id()]);
     let kids = within(sup.which_children()).await.unwrap();
-    assert_eq!((kids[0].restarts, kids[0].node.as_ref()), (1, Some(other.id())));
+    assert_eq!((kids[0].total_restarts, kids[0].node.as_ref()), (1, Some(other.id())));
     within(sup.stop()).await.unwrap();
     within(a.shutdown()).await;
     within(other.shutdown()).await;
