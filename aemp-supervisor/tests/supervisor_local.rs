@@ -1,7 +1,7 @@
 //! The supervisor on one node: strategies, restart types, intensity and
-//! escalation, failed starts, dynamic children, shutdown, backoff,
-//! introspection. Faults are real: panics in callbacks, kills with normal
-//! and abnormal reasons, init functions that fail.
+//! escalation, failed starts, dynamic children, shutdown, introspection.
+//! Faults are real: panics in callbacks, kills with normal and abnormal
+//! reasons, init functions that fail.
 
 mod common;
 
@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use aemp::{msg, Reason};
 use aemp_supervisor::{
-    Backoff, ChildKind, ChildSpec, ChildStatus, Error, EventKind, EventStream, Intensity, Restart, Shutdown,
-    Strategy, Supervisor, SupervisorSpec, MAX_RESTARTS,
+    ChildKind, ChildSpec, ChildStatus, Error, EventKind, EventStream, Intensity, Restart, Shutdown, Strategy,
+    Supervisor, SupervisorSpec, MAX_RESTARTS,
 };
 use common::{collector, death, down, event_of, event_where, node, up, within, worker};
 
@@ -377,30 +377,6 @@ async fn a_child_that_ignores_shutdown_is_killed_after_its_timeout_and_kill_is_i
         order.push(event_where(&mut events, |k| k.as_str() == "stopped").await.kind.child().to_owned());
     }
     assert_eq!(order, ["stubborn", "brutal", "polite"]);
-    n.shutdown().await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn backoff_spaces_restarts_exponentially_up_to_its_maximum() {
-    let n = node().await;
-    let (c, mut rx) = collector(&n);
-    let mut events = EventStream::new(&n);
-    let spec = SupervisorSpec::new(Strategy::OneForOne)
-        .intensity(Intensity::new(10, hour()))
-        .backoff(Backoff::new(Duration::from_secs(1), Duration::from_secs(4)).random_factor(0.0))
-        .observer(events.port())
-        .child(worker("a", &c));
-    let sup = Supervisor::start(&n, spec).await.unwrap();
-    let mut pa = up(&mut rx, "a").await;
-    let mut delays = Vec::new();
-    for _ in 0..4 {
-        n.snd(&pa, msg!["crash"]);
-        let EventKind::Restarting { delay, .. } = decision(&mut events, "a").await else { unreachable!() };
-        delays.push(delay.as_secs_f64());
-        pa = up(&mut rx, "a").await;
-    }
-    assert_eq!(delays, [1.0, 2.0, 4.0, 4.0]);
-    within(sup.stop()).await.unwrap();
     n.shutdown().await;
 }
 
