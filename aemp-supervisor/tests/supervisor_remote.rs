@@ -7,7 +7,8 @@ mod common;
 
 use aemp::{msg, GroupEvent, Node, NodeId, PortId, Reason};
 use aemp_supervisor::{
-    ChildSpec, EventKind, EventStream, Strategy, Supervisor, SupervisorInfo, SupervisorSpec, DIRECTORY, GROUP,
+    ChildSpec, EventKind, EventStream, Placement, Strategy, Supervisor, SupervisorInfo, SupervisorSpec,
+    DIRECTORY, GROUP,
 };
 use common::{collector, event_of, net_node, up, within, worker, PATIENCE};
 
@@ -168,6 +169,86 @@ async fn a_nodes_supervisors_are_listed_by_its_directory_port_and_describe_thems
     within(sup.stop()).await.unwrap();
     let list = within(b.call(&dir, msg!["list"], PATIENCE)).await.unwrap();
     assert!(list.is_empty(), "stopped supervisors leave the directory: {list}");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_one_for_all_children_on_a_lost_node_are_recorded_lost_and_sent_nothing() {
+    // y and z start on b, the only node of "workers"; then c joins.
+    let a = net_node("ofa-a", vec![]).await;
+    let seed = a.listen_addrs()[0].clone();
+    let b = worker_in_group("ofa-b", &seed).await;
+    await_group(&a, "workers", &[b.id()]).await;
+    let (col, mut rx) = collector(&a);
+    let mut events = EventStream::new(&a);
+    let spec = SupervisorSpec::new(Strategy::OneForAll)
+        .observer(events.port())
+        .child(worker("x", &col))
+        .child(worker("y", &col).in_group("workers"))
+        .child(worker("z", &col).in_group("workers"));
+    let sup = within(Supervisor::start(&a, spec)).await.unwrap();
+    up(&mut rx, "x").await;
+    assert_eq!(up(&mut rx, "y").await.node(), *b.id());
+    assert_eq!(up(&mut rx, "z").await.node(), *b.id());
+    let c = worker_in_group("ofa-c", &seed).await;
+    await_group(&a, "workers", &[c.id()]).await;
+
+    within(b.shutdown()).await;
+    // Both children on b are recorded lost (none is asked to stop: its
+    // node is gone), x is stopped, and all three start again, in order.
+    let mut lost = Vec::new();
+    let mut stopped = Vec::new();
+    let restarting = loop {
+        let e = common::event(&mut events).await;
+        match e.kind {
+            EventKind::Lost { id, node, reason } => {
+                assert_eq!((&node, reason.kind()), (b.id(), Some("transport_error")));
+                lost.push(id);
+            }
+            EventKind::Stopped { id, .. } => stopped.push(id),
+            EventKind::Restarting { children, .. } => break children,
+            _ => {}
+        }
+    };
+    lost.sort();
+    assert_eq!(lost, ["y", "z"]);
+    assert_eq!(restarting, ["x", "y", "z"]);
+    let mut started = Vec::new();
+    while started.len() < 3 {
+        match common::event(&mut events).await.kind {
+            EventKind::Started { id, node, .. } => started.push((id, node)),
+            EventKind::Stopped { id, .. } => stopped.push(id),
+            _ => {}
+        }
+    }
+    let moved: Vec<_> = started.iter().map(|(id, n)| (id.as_str(), n == c.id())).collect();
+    assert_eq!(
+        moved,
+        [("x", false), ("y", true), ("z", true)],
+        "y and z moved to the node left in the group"
+    );
+    assert_eq!(stopped, ["x"], "only the child on a live node was stopped");
+    let kids = within(sup.which_children()).await.unwrap();
+    assert_eq!(kids[2].last_exit.as_ref().and_then(|r| r.kind()), Some("transport_error"));
+    within(sup.stop()).await.unwrap();
+    within(a.shutdown()).await;
+    within(c.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_child_takes_its_own_arguments_and_placement() {
+    let (a, b) = pair("dyn-a", "dyn-b").await;
+    let (c, mut rx) = collector(&a);
+    let template = ChildSpec::new("job", "Test::worker").args(msg![&c]);
+    let sup = within(Supervisor::start(&a, SupervisorSpec::simple_one_for_one(template))).await.unwrap();
+    let (_, here) = within(sup.start_dynamic(msg!["here"])).await.unwrap();
+    let (_, there) =
+        within(sup.start_dynamic_on(msg!["there"], Placement::Node(b.id().clone()))).await.unwrap();
+    assert_eq!(up(&mut rx, "here").await, here);
+    assert_eq!(up(&mut rx, "there").await, there);
+    assert_eq!((here.node(), there.node()), (a.id().clone(), b.id().clone()));
+    within(sup.stop()).await.unwrap();
     a.shutdown().await;
     b.shutdown().await;
 }
