@@ -290,7 +290,8 @@ async fn a_child_that_fails_to_start_is_reported_with_its_reason() {
         Err(Error::StartFailed { id, reason }) => {
             assert_eq!(id, "ghost");
             assert_eq!(reason.kind(), Some("die"));
-            assert!(reason.to_string().contains("No::Such::init"), "{reason}");
+            let text = reason.to_string();
+            assert!(text.contains("No::Such::init") && text.contains("register it there"), "{text}");
         }
         other => panic!("expected a failed start, got {other:?}"),
     }
