@@ -115,11 +115,14 @@ impl Supervisor {
     pub async fn start_on(node: &Node, on: &NodeId, spec: SupervisorSpec) -> Result<Supervisor> {
         install();
         spec.validate()?;
-        let (tx, rx) = tokio::sync::oneshot::channel::<PortId>();
+        // The supervisor answers `["started", port]` once its children run,
+        // or `["failed", [reason]]` just before it dies without having
+        // started: a death that may come before the monitor below is placed.
+        let (tx, rx) = tokio::sync::oneshot::channel::<Msg>();
         let mut tx = Some(tx);
         let reply = node.port_with(move |ctx, m: Msg| {
-            if let (Some(tx), Ok(p)) = (tx.take(), m.port(1)) {
-                let _ = tx.send(p);
+            if let Some(tx) = tx.take() {
+                let _ = tx.send(m);
             }
             ctx.kil_self(Reason::normal());
         });
@@ -130,8 +133,13 @@ impl Supervisor {
         let port = node.spawn(on, SUPERVISOR_INIT, Msg::from_array([v]));
         let dead = node.dead(&port);
         let r = tokio::select! {
-            started = rx => match started {
-                Ok(_) => Ok(Supervisor { node: node.clone(), port: port.clone() }),
+            biased;
+            answer = rx => match answer {
+                Ok(m) if m.tag() == Some("started") => Ok(Supervisor { node: node.clone(), port: port.clone() }),
+                Ok(m) => {
+                    let reason = m.at(1).ok().and_then(Value::as_array).map(<[Value]>::to_vec).unwrap_or_default();
+                    Err(death_error(&port, Reason(reason)))
+                }
                 Err(_) => Err(Error::Aemp(aemp::Error::Shutdown)),
             },
             reason = dead => Err(death_error(&port, reason)),

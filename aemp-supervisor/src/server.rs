@@ -594,6 +594,10 @@ impl Sup {
             }
             Op::Exit(reason) => {
                 tracing::info!(target: "aemp_supervisor", supervisor = %self.me, %reason, "supervisor exiting");
+                // Whoever waits for its start learns why it never will.
+                if let Some((port, _)) = self.ack.take() {
+                    ctx.snd(&port, msg!["failed", Value::Array(reason.0.clone())]);
+                }
                 // Dies from a message to itself: what it sent before (its
                 // last events) is delivered before its monitors fire.
                 self.exiting = Some(reason);

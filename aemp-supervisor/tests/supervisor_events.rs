@@ -60,7 +60,7 @@ async fn events_are_numbered_in_order_and_all_arrive_before_the_supervisor_is_se
     n.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn root_cause_unwraps_the_reasons_of_nested_supervisors() {
     let n = node().await;
     let (c, mut rx) = collector(&n);

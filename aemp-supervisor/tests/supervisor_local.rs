@@ -431,3 +431,20 @@ async fn a_child_dies_with_its_supervisor() {
     assert_eq!(death(&n, &pa).await.kind(), Some("shutdown"));
     n.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_whose_first_child_fails_at_once_always_tells_its_starter_why() {
+    // The supervisor may die before its starter's monitor on it is in
+    // place; its starter must still learn the child's reason.
+    let n = node().await;
+    for _ in 0..50 {
+        let spec = SupervisorSpec::new(Strategy::OneForOne).child(ChildSpec::new("bad", "Test::failing"));
+        match within(Supervisor::start(&n, spec)).await {
+            Err(Error::StartFailed { id, reason }) => {
+                assert_eq!((id.as_str(), reason), ("bad", Reason::die("cannot start")))
+            }
+            other => panic!("expected a failed start, got {other:?}"),
+        }
+    }
+    n.shutdown().await;
+}

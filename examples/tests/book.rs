@@ -72,6 +72,11 @@ async fn snippets_security() {
     snippets::security::run().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snippets_supervision_trees() {
+    snippets::supervision::run().await.unwrap();
+}
+
 #[test]
 fn snippets_wire_protocol() {
     snippets::protocol::run().unwrap();
