@@ -21,6 +21,16 @@ pub(crate) fn shutdown_reason(text: impl Into<String>) -> Reason {
     Reason(vec![Value::from("shutdown"), Value::from(text.into())])
 }
 
+/// What a child dies with when its supervisor died with `reason`: the same
+/// reason, or `("shutdown", ...)` for a normal one.
+pub(crate) fn parent_exit_reason(supervisor: &str, reason: Reason) -> Reason {
+    if reason.is_normal() {
+        shutdown_reason(format!("supervisor {supervisor} exited"))
+    } else {
+        reason
+    }
+}
+
 /// Makes the calling port stop gracefully when its supervisor asks: on
 /// `["shutdown"]` it runs `cleanup` and exits with `("shutdown", "stopped
 /// by supervisor")`, an orderly exit (a transient child is not restarted
@@ -135,7 +145,8 @@ pub(crate) fn explain_failed_start(reason: Reason, node: &str) -> Reason {
 /// `aemp_supervisor::child`: args `[supervisor, key, generation, self_ack,
 /// init, user args...]`.
 ///
-/// The wrapper port W monitors the supervisor (and dies with it), starts the
+/// The wrapper port W dies with the supervisor (it monitors a supervisor on
+/// another node; one on its own node kills it), starts the
 /// user's init function in a new port C on this node, and links W and C both
 /// ways: C dies when W dies abnormally, W dies with C's reason whenever C
 /// dies. The supervisor monitors W. Once C survived its init (and, when it
@@ -154,19 +165,18 @@ pub(crate) fn child_init(ctx: &mut Ctx<'_>, args: Msg) -> aemp::Result<()> {
     // Stray messages are ignored rather than killing the link.
     ctx.rcv(&me, |_ctx, _m| {});
     ctx.rcv_tag(&me, "child_exit", |ctx, m| ctx.kil_self(Reason::from(m)));
-    let sup_text = sup.to_string();
-    ctx.rcv_tag(&me, "parent_exit", move |ctx, m| {
-        let r = if m.is_empty() {
-            shutdown_reason(format!("supervisor {sup_text} exited"))
-        } else {
-            Reason::from(m)
-        };
-        ctx.kil_self(r);
-    });
-    // The back-monitor, cancelled when this wrapper dies.
-    let back = ctx.mon(&sup, MonAction::send(&me, msg!["parent_exit"]));
-    ctx.mon_guard(&me, back).keep();
     let node = ctx.node_id().clone();
+    if sup.node() != node {
+        // The back-monitor, cancelled when this wrapper dies. (On the
+        // supervisor's own node, the supervisor kills its wrappers when it
+        // dies: one monitor on it rather than one per child.)
+        let sup_text = sup.to_string();
+        ctx.rcv_tag(&me, "parent_exit", move |ctx, m| {
+            ctx.kil_self(parent_exit_reason(&sup_text, Reason::from(m)));
+        });
+        let back = ctx.mon(&sup, MonAction::send(&me, msg!["parent_exit"]));
+        ctx.mon_guard(&me, back).keep();
+    }
     let outer = STARTING
         .with(|s| s.borrow_mut().replace(Slot { node: ctx.node(), wrapper: me.clone(), deferred_by: None }));
     let child = ctx.spawn(&node, &init, user_args);

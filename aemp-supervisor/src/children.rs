@@ -96,6 +96,8 @@ pub(crate) struct Child {
     pub(crate) since: Option<Instant>,
     /// How long it ran before its last exit.
     pub(crate) ran: Option<Duration>,
+    /// The wrapper of its current start, if on the supervisor's node.
+    pub(crate) local_wrapper: Option<PortId>,
 }
 
 impl Child {
@@ -111,6 +113,7 @@ impl Child {
             avoid: None,
             since: None,
             ran: None,
+            local_wrapper: None,
         }
     }
 

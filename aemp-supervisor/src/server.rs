@@ -10,7 +10,7 @@
 //! supervisor does while it restarts.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Once;
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use aemp::{msg, Ctx, Map, MonAction, Msg, Node, NodeId, PortId, Reason, TimerGuard, Value};
@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use crate::child::{child_init, explain_failed_start, shutdown_reason, CHILD_INIT};
+use crate::child::{child_init, explain_failed_start, parent_exit_reason, shutdown_reason, CHILD_INIT};
 use crate::children::{Child, Children, Key, St};
 use crate::error::Result;
 use crate::event::{Event, EventKind};
@@ -103,6 +103,16 @@ fn supervisor_init(ctx: &mut Ctx<'_>, args: Msg) -> Result<()> {
         sup.ops.push_back(Op::Start { key, why: Why::Boot });
     }
     sup.ops.push_back(Op::Ack);
+    // The wrappers on this node die with the supervisor.
+    let wrappers = sup.local_wrappers.clone();
+    let (node, me_text) = (ctx.node(), me.to_string());
+    ctx.mon(&me, move |reason: Reason| {
+        let reason = parent_exit_reason(&me_text, reason);
+        for w in wrappers.lock().unwrap_or_else(|e| e.into_inner()).drain() {
+            node.kil(&w, reason.clone());
+        }
+    })
+    .keep();
     ctx.rcv(&me, move |ctx, m| sup.handle(ctx, m));
     // Start the children from a message, so that whoever spawned us has
     // its monitor in place before anything can fail.
@@ -196,6 +206,8 @@ struct Sup {
     parent: Option<PortId>,
     observer: Option<PortId>,
     total_restarts: u64,
+    /// The live wrappers on the supervisor's node, killed when it dies.
+    local_wrappers: Arc<Mutex<HashSet<PortId>>>,
     /// Set once the supervisor is on its way out: its last events are
     /// sent, its death follows in a message to itself.
     exiting: Option<Reason>,
@@ -245,6 +257,7 @@ impl Sup {
             parent,
             observer: spec.observer,
             total_restarts: 0,
+            local_wrappers: Arc::default(),
             exiting: None,
         }
     }
@@ -378,6 +391,9 @@ impl Sup {
         let lost = lost_node(&reason).filter(|n| *n == node && n != self.node.id());
         let reason = if starting { explain_failed_start(reason, node.as_str()) } else { reason };
         if let Some(c) = self.kids.get_mut(key) {
+            if let Some(w) = c.local_wrapper.take() {
+                self.local_wrappers.lock().unwrap_or_else(|e| e.into_inner()).remove(&w);
+            }
             if lost.is_some() {
                 c.avoid = lost.clone();
             }
@@ -713,6 +729,12 @@ impl Sup {
         let limit = c.spec.start_timeout;
         let wrapper = ctx.spawn(&node, CHILD_INIT, wargs);
         ctx.mon(&wrapper, MonAction::send(&me, msg!["exit", key, gen])).keep();
+        if node == *self.node.id() {
+            self.local_wrappers.lock().unwrap_or_else(|e| e.into_inner()).insert(wrapper.clone());
+            if let Some(c) = self.kids.get_mut(key) {
+                c.local_wrapper = Some(wrapper.clone());
+            }
+        }
         let deadline = limit.map(|d| ctx.after(d, &me, msg!["start_timeout", key, gen]));
         self.kids.set_state(key, St::Starting { node, wrapper, _deadline: deadline });
     }
