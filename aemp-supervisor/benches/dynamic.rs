@@ -161,7 +161,6 @@ fn main() {
             best[2] = best[2].min(plain_batch(&node, small).await);
             best[3] = best[3].min(plain_batch(&node, large).await);
         }
-        let ratio = |a: Duration, b: Duration| b.as_secs_f64() / a.as_secs_f64();
         println!("batch: add n children, make each exit once and wait for its restart, remove them");
         println!(
             "{:<22} {:>12} {:>12} {:>14}",
@@ -170,20 +169,11 @@ fn main() {
             format!("n = {large}"),
             "ratio (ideal 10)"
         );
-        println!(
-            "{:<22} {:>12} {:>12} {:>14.1}",
-            "dynamic supervisor",
-            ms(best[0]),
-            ms(best[1]),
-            ratio(best[0], best[1])
-        );
-        println!(
-            "{:<22} {:>12} {:>12} {:>14.1}",
-            "plain node (baseline)",
-            ms(best[2]),
-            ms(best[3]),
-            ratio(best[2], best[3])
-        );
+        for (name, a, b) in
+            [("dynamic supervisor", best[0], best[1]), ("plain node (baseline)", best[2], best[3])]
+        {
+            println!("{name:<22} {:>12} {:>12} {:>14.1}", ms(a), ms(b), b.as_secs_f64() / a.as_secs_f64());
+        }
         node.shutdown().await;
     });
 }

@@ -118,57 +118,57 @@ async fn report(rx: &mut UnboundedReceiver<aemp::Msg>) -> String {
     format!("{} {}", m.tag().unwrap(), m.str(1).unwrap())
 }
 
+/// The next `n` reports.
+async fn reports(rx: &mut UnboundedReceiver<aemp::Msg>, n: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        seen.push(report(rx).await);
+    }
+    seen
+}
+
+/// A supervisor of children a, b (`Test::flaky`) and c; their ports once
+/// they run.
+async fn start_abc(
+    n: &Node,
+    strategy: Strategy,
+    c: &aemp::PortId,
+    rx: &mut UnboundedReceiver<aemp::Msg>,
+) -> (Supervisor, [aemp::PortId; 3]) {
+    let spec = SupervisorSpec::new(strategy)
+        .intensity(lenient())
+        .child(worker("a", c))
+        .child(ChildSpec::new("b", "Test::flaky").args(msg![c, "b"]))
+        .child(worker("c", c));
+    let sup = Supervisor::start(n, spec).await.unwrap();
+    (sup, [up(rx, "a").await, up(rx, "b").await, up(rx, "c").await])
+}
+
 #[tokio::test]
 async fn a_failed_start_in_a_group_restart_holds_back_the_children_after_it() {
     let n = node().await;
     let failures = flaky(&n);
     let (c, mut rx) = collector(&n);
-    let flaky_child = |id: &str| ChildSpec::new(id, "Test::flaky").args(msg![&c, id]);
-
+    let rx = &mut rx;
     // rest_for_one: a crashes, b's restart fails once; c waits for b.
-    let spec = SupervisorSpec::new(Strategy::RestForOne)
-        .intensity(lenient())
-        .child(worker("a", &c))
-        .child(flaky_child("b"))
-        .child(worker("c", &c));
-    let sup = Supervisor::start(&n, spec).await.unwrap();
-    let pa = up(&mut rx, "a").await;
-    up(&mut rx, "b").await;
-    up(&mut rx, "c").await;
+    let (sup, [pa, _, _]) = start_abc(&n, Strategy::RestForOne, &c, rx).await;
     failures.store(1, Ordering::SeqCst);
     n.snd(&pa, msg!["crash"]);
-    let mut seen = Vec::new();
-    for _ in 0..6 {
-        seen.push(report(&mut rx).await);
-    }
-    assert_eq!(seen, ["down c", "down b", "up a", "failed b", "up b", "up c"]);
+    assert_eq!(reports(rx, 6).await, ["down c", "down b", "up a", "failed b", "up b", "up c"]);
     let kids = within(sup.which_children()).await.unwrap();
     assert!(kids.iter().all(|k| k.status == ChildStatus::Running), "{kids:?}");
     assert_eq!(kids.iter().map(|k| k.total_restarts).collect::<Vec<_>>(), [1, 2, 2]);
     within(sup.stop()).await.unwrap();
-    for _ in 0..3 {
-        report(&mut rx).await;
-    }
+    reports(rx, 3).await;
 
     // one_for_all: the retry is a group restart of its own, as in OTP: a,
     // started before b, is stopped and started again; c only runs once b
     // does.
-    let spec = SupervisorSpec::new(Strategy::OneForAll)
-        .intensity(lenient())
-        .child(worker("a", &c))
-        .child(flaky_child("b"))
-        .child(worker("c", &c));
-    let sup = Supervisor::start(&n, spec).await.unwrap();
-    up(&mut rx, "a").await;
-    up(&mut rx, "b").await;
-    let pc = up(&mut rx, "c").await;
+    let (sup, [_, _, pc]) = start_abc(&n, Strategy::OneForAll, &c, rx).await;
     failures.store(1, Ordering::SeqCst);
     n.snd(&pc, msg!["crash"]);
-    let mut seen = Vec::new();
-    for _ in 0..8 {
-        seen.push(report(&mut rx).await);
-    }
-    assert_eq!(seen, ["down b", "down a", "up a", "failed b", "down a", "up a", "up b", "up c"]);
+    let expected = ["down b", "down a", "up a", "failed b", "down a", "up a", "up b", "up c"];
+    assert_eq!(reports(rx, 8).await, expected);
     within(sup.stop()).await.unwrap();
     n.shutdown().await;
 }
