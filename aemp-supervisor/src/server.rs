@@ -22,7 +22,7 @@ use crate::child::{child_init, explain_failed_start, parent_exit_reason, shutdow
 use crate::children::{Child, Children, Key, St};
 use crate::error::Result;
 use crate::event::{Event, EventKind};
-use crate::info::ChildCounts;
+use crate::info::{ChildCounts, ChildStatus};
 use crate::intensity::{Backoff, Intensity, RestartWindow};
 use crate::spec::{ChildKind, ChildSpec, Placement, Restart, Shutdown, SupervisorSpec, SUPERVISOR_INIT};
 use crate::strategy::{decide, ChildState, Decision, ExitKind, Strategy};
@@ -946,9 +946,8 @@ impl Sup {
                 }
                 let id = arg(1)?.as_str().unwrap_or_default();
                 let key = self.kids.key(id).ok_or(("no_such_child", vec![Value::from(id)]))?;
-                let status =
-                    self.kids.get(key).map(|c| c.state().status()).unwrap_or(crate::ChildStatus::Stopped);
-                if status != crate::ChildStatus::Stopped {
+                let status = self.kids.get(key).map(|c| c.state().status()).unwrap_or(ChildStatus::Stopped);
+                if status != ChildStatus::Stopped {
                     return Err(("not_stopped", vec![Value::from(id), Value::from(status.as_str())]));
                 }
                 if tag == "restart_child" {
