@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use aemp::{msg, NetConfig, Node, Reason};
-use aemp_supervisor::{ChildSpec, Strategy, Supervisor, SupervisorSpec};
+use aemp_supervisor::{ChildSpec, EventKind, EventStream, Strategy, Supervisor, SupervisorSpec};
 
 fn net(seeds: Vec<String>) -> NetConfig {
     let mut c = NetConfig::default();
@@ -87,12 +87,9 @@ async fn main() -> aemp::Result<()> {
     println!("   the client's monitor fired: the counter died with {reason}");
 
     step("a supervisor on the client keeps a counter running on the worker");
-    let (etx, mut events) = tokio::sync::mpsc::unbounded_channel();
-    let observer = client.port_with(move |_ctx, m| {
-        let _ = etx.send(m);
-    });
+    let mut events = EventStream::new(&client);
     let spec = SupervisorSpec::new(Strategy::OneForOne)
-        .observer(&observer)
+        .observer(events.port())
         .child(ChildSpec::new("counter", "Demo::counter").args(msg![100]).on_node(worker.id()));
     let sup = Supervisor::start(&client, spec).await.map_err(aemp::Error::die)?;
     let first =
@@ -100,16 +97,18 @@ async fn main() -> aemp::Result<()> {
     println!("   supervised counter {first}");
     client.snd(&first, msg!["crash"]);
     let restarted = loop {
-        let m = events.recv().await.expect("supervisor event");
-        println!("   supervisor event: {m}");
-        if m.tag() == Some("started") && m.port(3)? != first {
-            break m.port(3)?;
+        let e = events.next().await.expect("supervisor event");
+        println!("   supervisor event {}: {:?}", e.seq, e.kind);
+        if let EventKind::Started { port, .. } = e.kind {
+            if port != first {
+                break port;
+            }
         }
     };
     client.snd(&restarted, msg!["add", 1, &inbox]);
     println!("   the restarted counter answers {}", rx.recv().await.expect("total"));
     let kids = sup.which_children().await.map_err(aemp::Error::die)?;
-    println!("   child {} has been restarted {} time(s)", kids[0].id, kids[0].restarts);
+    println!("   child {} has been restarted {} time(s)", kids[0].id, kids[0].total_restarts);
     sup.stop().await.map_err(aemp::Error::die)?;
 
     step("losing a whole node: monitors on its ports fire with transport_error");

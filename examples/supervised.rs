@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aemp::{msg, GroupEvent, NetConfig, Node, NodeId, PortId};
-use aemp_supervisor::{ChildSpec, Intensity, Strategy, Supervisor, SupervisorSpec};
+use aemp_supervisor::{ChildSpec, EventKind, EventStream, Intensity, Strategy, Supervisor, SupervisorSpec};
 
 fn net(seeds: Vec<String>) -> NetConfig {
     let mut c = NetConfig::default();
@@ -22,7 +22,8 @@ fn net(seeds: Vec<String>) -> NetConfig {
 
 // ANCHOR: service_init
 /// The service: answers `["hello", reply]` with its name and node, and
-/// stops cleanly when its supervisor sends `["shutdown"]`.
+/// stops at once when its supervisor asks (without `on_shutdown`, it would
+/// be killed after the 5 s shutdown timeout).
 fn service_init(ctx: &mut aemp::Ctx<'_>, args: aemp::Msg) -> aemp::Result<()> {
     let name: String = args.get(0)?;
     let me = ctx.self_id();
@@ -31,7 +32,7 @@ fn service_init(ctx: &mut aemp::Ctx<'_>, args: aemp::Msg) -> aemp::Result<()> {
         ctx.snd(&m.port(0)?, msg!["hello from", &name, &node]);
         Ok(())
     });
-    ctx.rcv_tag(&me, "shutdown", |ctx, _m| ctx.kil_self(aemp::Reason::normal()));
+    aemp_supervisor::on_shutdown(ctx, |_ctx| {});
     Ok(())
 }
 // ANCHOR_END: service_init
@@ -53,10 +54,11 @@ async fn show(sup: &Supervisor) -> Result<(), aemp_supervisor::Error> {
     // ANCHOR: which_children
     for child in sup.which_children().await? {
         println!(
-            "   {:<8} {:<9} restarts {}  on {}",
+            "   {:<8} {:<9} restarts {} ({} recent)  on {}",
             child.id,
             child.status.as_str(),
-            child.restarts,
+            child.total_restarts,
+            child.recent_restarts,
             child.node.as_ref().map_or("-", NodeId::as_str)
         );
     }
@@ -107,14 +109,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("   group \"workers\": {workers:?}");
 
     step("starting the supervisor on A");
-    let (events, mut event_rx) = tokio::sync::mpsc::unbounded_channel();
-    let observer = a.port_with(move |_ctx, m| {
-        let _ = events.send(m);
-    });
     // ANCHOR: start_supervisor
+    let mut events = EventStream::new(&a);
     let spec = SupervisorSpec::new(Strategy::OneForOne)
         .intensity(Intensity::new(5, Duration::from_secs(30)))
-        .observer(&observer)
+        .observer(events.port())
         .child(ChildSpec::new("greeter", "Example::service").args(msg!["greeter"]).in_group("workers"))
         .child(ChildSpec::new("counter", "Example::service").args(msg!["counter"]).in_group("workers"));
     let sup = Supervisor::start(&a, spec).await?;
@@ -130,13 +129,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let victim = if lost == *b.id() { &b } else { &c };
     victim.shutdown().await;
     println!("   {lost} is down");
-    // The supervisor's events: the two first starts, then the greeter's
-    // exit with a transport_error, then its restart on a surviving node.
+    // The supervisor's events: the two first starts, then the greeter lost
+    // with its node, the restart decision, and its start on a surviving node.
     let moved = loop {
-        let m = event_rx.recv().await.ok_or("observer closed")?;
-        println!("   event: {m}");
-        if m.tag() == Some("started") && m.str(2)? == "greeter" && m.port(3)? != greeter {
-            break m.port(3)?;
+        let e = events.next().await.ok_or("observer closed")?;
+        println!("   event {}: {:?}", e.seq, e.kind);
+        if let EventKind::Started { id, port, .. } = e.kind {
+            if id == "greeter" && port != greeter {
+                break port;
+            }
         }
     };
     // ANCHOR_END: lose_node

@@ -71,7 +71,12 @@ fn children_of(info: &Value) -> &[Value] {
 fn print_tree(port: &str, infos: &std::collections::BTreeMap<String, Value>, indent: &str) {
     let Some(info) = infos.get(port) else { return };
     if indent.is_empty() {
-        println!("{port}  {}  restarts {}", field(info, "strategy"), field(info, "restarts"));
+        println!(
+            "{port}  {}  restarts {} ({} recent)",
+            field(info, "strategy"),
+            field(info, "total_restarts"),
+            field(info, "recent_restarts")
+        );
     }
     let kids = children_of(info);
     for (i, c) in kids.iter().enumerate() {
@@ -83,7 +88,7 @@ fn print_tree(port: &str, infos: &std::collections::BTreeMap<String, Value>, ind
             field(c, "id"),
             field(c, "status"),
             field(c, "kind"),
-            field(c, "restarts"),
+            field(c, "total_restarts"),
             if p.is_empty() { "-".to_owned() } else { p.clone() }
         );
         if field(c, "kind") == "supervisor" && infos.contains_key(&p) {

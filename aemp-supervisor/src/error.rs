@@ -1,6 +1,8 @@
 //! The crate's error type.
 
-use aemp::{PortId, Reason};
+use aemp::{NodeId, PortId, Reason};
+
+use crate::info::ChildStatus;
 
 /// Everything that can go wrong when starting or talking to a supervisor.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,27 @@ pub enum Error {
     /// No child has this ID.
     #[error("no child {0:?}")]
     NoSuchChild(String),
+    /// The operation needs a stopped child, and this one is not (it runs,
+    /// or waits to be restarted: see
+    /// [`Supervisor::terminate_child`](crate::Supervisor::terminate_child)).
+    #[error("child {id:?} is {status}, not stopped")]
+    ChildNotStopped {
+        /// The child's ID.
+        id: String,
+        /// What it is doing.
+        status: ChildStatus,
+    },
+    /// The supervisor has as many children as its
+    /// [`max_children`](crate::SupervisorSpec::max_children) allows.
+    #[error("the supervisor has its maximum of {max} children")]
+    TooManyChildren {
+        /// The limit.
+        max: usize,
+    },
+    /// The node's process cannot run supervisors: it has not called
+    /// [`install`](crate::install).
+    #[error("node {0} cannot run supervisors: call aemp_supervisor::install() in its process first")]
+    NotInstalled(NodeId),
     /// A child with this ID exists already.
     #[error("a child {0:?} exists already")]
     DuplicateChild(String),

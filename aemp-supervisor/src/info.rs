@@ -1,7 +1,8 @@
 //! What a supervisor reports about itself and its children: [`SupervisorInfo`],
 //! [`ChildInfo`] and [`ChildStatus`], read back from the map the supervisor
-//! answers `["which_children", reply]` with.
+//! answers `["which_children", reply]` with, and [`ChildCounts`].
 
+use std::fmt;
 use std::time::Duration;
 
 use aemp::{Map, NodeId, PortId, Reason, Value};
@@ -26,8 +27,16 @@ pub enum ChildStatus {
     Exited,
     /// Waiting out a backoff delay before its restart.
     Backoff,
-    /// Not running, and not to be restarted (until asked).
+    /// Not running, and not to be restarted until asked
+    /// ([`restart_child`](crate::Supervisor::restart_child)) or until its
+    /// group restarts.
     Stopped,
+}
+
+impl fmt::Display for ChildStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl ChildStatus {
@@ -43,7 +52,7 @@ impl ChildStatus {
         }
     }
 
-    fn from_name(s: &str) -> Option<ChildStatus> {
+    pub(crate) fn from_name(s: &str) -> Option<ChildStatus> {
         Some(match s {
             "starting" => ChildStatus::Starting,
             "running" => ChildStatus::Running,
@@ -74,8 +83,13 @@ pub struct ChildInfo {
     pub port: Option<PortId>,
     /// Its node, while it runs or starts.
     pub node: Option<NodeId>,
-    /// How often it was restarted.
-    pub restarts: u32,
+    /// Its restarts within the supervisor's intensity period, up to now:
+    /// what counts toward giving up.
+    pub recent_restarts: u32,
+    /// Its restarts since the supervisor started.
+    pub total_restarts: u32,
+    /// While it waits out a backoff delay: how long until its next start.
+    pub next_attempt_in: Option<Duration>,
     /// The reason of its last exit.
     pub last_exit: Option<Reason>,
 }
@@ -94,8 +108,11 @@ pub struct SupervisorInfo {
     pub parent: Option<PortId>,
     /// Its restart intensity.
     pub intensity: Intensity,
-    /// Restart decisions so far.
-    pub restarts: u64,
+    /// Restart decisions within the intensity period, up to now: when one
+    /// more would exceed `intensity.max_restarts`, the supervisor gives up.
+    pub recent_restarts: u32,
+    /// Restart decisions since it started.
+    pub total_restarts: u64,
     /// The children in start order.
     pub children: Vec<ChildInfo>,
 }
@@ -119,7 +136,7 @@ impl SupervisorInfo {
             .and_then(Value::as_f64)
             .and_then(|x| Duration::try_from_secs_f64(x).ok())
             .unwrap_or_default();
-        let restarts = m.get("restarts").and_then(Value::as_u64).unwrap_or(0);
+        let count = |m: &Map, k: &str| m.get(k).and_then(Value::as_u64).unwrap_or(0);
         let list = m.get("children").and_then(Value::as_array).ok_or_else(|| bad_reply("children"))?;
         let mut children = Vec::with_capacity(list.len());
         for c in list {
@@ -138,7 +155,12 @@ impl SupervisorInfo {
                     .ok_or_else(|| bad_reply("child status"))?,
                 port: s(cm, "port").and_then(|p| PortId::new(p).ok()),
                 node: s(cm, "node").and_then(|p| NodeId::new(p).ok()),
-                restarts: cm.get("restarts").and_then(Value::as_u64).unwrap_or(0) as u32,
+                recent_restarts: count(cm, "recent_restarts") as u32,
+                total_restarts: count(cm, "total_restarts") as u32,
+                next_attempt_in: cm
+                    .get("next_attempt_in")
+                    .and_then(Value::as_f64)
+                    .and_then(|x| Duration::try_from_secs_f64(x).ok()),
                 last_exit: cm.get("last_exit").and_then(Value::as_array).map(|a| Reason(a.to_vec())),
             });
         }
@@ -147,8 +169,57 @@ impl SupervisorInfo {
             strategy,
             parent,
             intensity: Intensity::new(max_restarts, period),
-            restarts,
+            recent_restarts: count(m, "recent_restarts") as u32,
+            total_restarts: count(m, "total_restarts"),
             children,
+        })
+    }
+}
+
+/// How many children a supervisor has, as OTP's `count_children` tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ChildCounts {
+    /// Children the supervisor knows (running or not).
+    pub specs: usize,
+    /// Children running now.
+    pub active: usize,
+    /// Children that are supervisors.
+    pub supervisors: usize,
+    /// Children that are workers.
+    pub workers: usize,
+}
+
+impl ChildCounts {
+    /// The wire form: a map with `specs`, `active`, `supervisors`, `workers`.
+    pub(crate) fn to_value(self) -> Value {
+        let mut m = Map::new();
+        for (k, v) in [
+            ("specs", self.specs),
+            ("active", self.active),
+            ("supervisors", self.supervisors),
+            ("workers", self.workers),
+        ] {
+            m.insert(k.into(), Value::from(v));
+        }
+        Value::Map(m)
+    }
+
+    /// Reads the wire form.
+    pub(crate) fn from_value(v: &Value) -> Result<ChildCounts> {
+        let m =
+            v.as_map().ok_or_else(|| Error::BadReply(format!("count_children answer is not a map: {v}")))?;
+        let n = |k: &str| {
+            m.get(k)
+                .and_then(Value::as_u64)
+                .map(|n| n as usize)
+                .ok_or_else(|| Error::BadReply(format!("count_children: {k}")))
+        };
+        Ok(ChildCounts {
+            specs: n("specs")?,
+            active: n("active")?,
+            supervisors: n("supervisors")?,
+            workers: n("workers")?,
         })
     }
 }

@@ -73,9 +73,8 @@ impl RestartWindow {
     }
 
     /// The restarts less than `period` before `now`.
-    pub fn count(&mut self, now: Duration) -> usize {
-        self.prune(now);
-        self.times.len()
+    pub fn count(&self, now: Duration) -> usize {
+        self.times.iter().filter(|t| now.saturating_sub(**t) < self.limit.period).count()
     }
 
     fn prune(&mut self, now: Duration) {
@@ -85,52 +84,91 @@ impl RestartWindow {
     }
 }
 
-/// Exponential backoff with jitter between restarts (which OTP does not
-/// offer): the `n`-th consecutive restart waits `min(max, base * 2^n)`,
-/// shortened by up to `jitter` of itself at random.
+/// Exponential backoff between restarts, as Akka's backoff supervisor does
+/// it (OTP restarts at once).
 ///
-/// A child that ran for a whole intensity period before failing starts
-/// again at `n = 0`.
+/// The `n`-th consecutive restart of a child waits `d = min(max, min *
+/// 2^n)`, then scaled at random by a factor in `1 - random_factor ..= 1 +
+/// random_factor`: jitter in both directions, so that children that failed
+/// together do not all come back at the same moment. `max` caps the
+/// computed delay before the jitter, so a delay can exceed it by up to
+/// `random_factor` of itself (as in Akka).
+///
+/// A child that ran for at least `reset_after` before it exited starts
+/// again from `n = 0`. With a `seed`, the jitter is the same on every run
+/// (for tests and simulations).
 ///
 /// ```
 /// use std::time::Duration;
 /// use aemp_supervisor::Backoff;
-/// let b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1)).jitter(0.0);
+/// let b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1)).random_factor(0.0);
 /// let ms = |n| b.delay(n, 0.5).as_millis();
 /// assert_eq!([ms(0), ms(1), ms(2), ms(3), ms(4), ms(10)], [100, 200, 400, 800, 1000, 1000]);
+/// let j = b.random_factor(0.5);
+/// assert_eq!([j.delay(1, 0.0).as_millis(), j.delay(1, 0.5).as_millis(), j.delay(1, 1.0).as_millis()], [100, 200, 300]);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct Backoff {
     /// The first delay.
-    pub base: Duration,
-    /// The longest delay.
+    pub min: Duration,
+    /// The longest delay before jitter.
     pub max: Duration,
-    /// The share of a delay that may be cut at random, from 0 (none) to 1.
-    pub jitter: f64,
+    /// How far, as a share of the delay, the jitter may move it either way,
+    /// from 0 (none) to 1.
+    pub random_factor: f64,
+    /// A child that ran this long before it exited starts again from the
+    /// first delay.
+    pub reset_after: Duration,
+    /// Seeds the jitter's random numbers (and the choice between equally
+    /// loaded nodes): the same seed gives the same delays.
+    pub seed: Option<u64>,
 }
 
 impl Backoff {
-    /// Doubling delays from `base` up to `max`, with a jitter of 0.2.
-    pub fn new(base: Duration, max: Duration) -> Backoff {
-        Backoff { base, max, jitter: 0.2 }
+    /// Doubling delays from `min` up to `max`, a random factor of 0.2, reset
+    /// after a child ran for `max`, no seed.
+    pub fn new(min: Duration, max: Duration) -> Backoff {
+        Backoff { min, max, random_factor: 0.2, reset_after: max, seed: None }
     }
 
-    /// Sets the jitter (clamped to 0..=1).
+    /// Sets the random factor (clamped to 0..=1; 0 turns the jitter off).
     #[must_use]
-    pub fn jitter(mut self, jitter: f64) -> Backoff {
-        self.jitter = if jitter.is_nan() { 0.0 } else { jitter.clamp(0.0, 1.0) };
+    pub fn random_factor(mut self, random_factor: f64) -> Backoff {
+        self.random_factor = unit(random_factor);
+        self
+    }
+
+    /// Sets how long a child must run to start again from the first delay.
+    #[must_use]
+    pub fn reset_after(mut self, reset_after: Duration) -> Backoff {
+        self.reset_after = reset_after;
+        self
+    }
+
+    /// Makes the jitter deterministic.
+    #[must_use]
+    pub fn seed(mut self, seed: u64) -> Backoff {
+        self.seed = Some(seed);
         self
     }
 
     /// The delay before restart number `attempt` (0 for the first), given a
-    /// random number `random` in `0..1`: in `((1 - jitter) * d, d]` for
-    /// `d = min(max, base * 2^attempt)`.
+    /// random number `random` in `0..=1` (0.5 gives the delay without
+    /// jitter): `d * (1 + random_factor * (2 * random - 1))` for `d =
+    /// min(max, min * 2^attempt)`.
     pub fn delay(&self, attempt: u32, random: f64) -> Duration {
-        let max = self.max.as_secs_f64();
-        let d = (self.base.as_secs_f64() * 2f64.powi(attempt.min(1000) as i32)).min(max);
-        let jitter = if self.jitter.is_nan() { 0.0 } else { self.jitter.clamp(0.0, 1.0) };
-        let random = if random.is_nan() { 0.0 } else { random.clamp(0.0, 1.0) };
-        let secs = d * (1.0 - jitter * random);
-        Duration::try_from_secs_f64(secs).unwrap_or(self.max).min(self.max)
+        let d = (self.min.as_secs_f64() * 2f64.powi(attempt.min(1000) as i32)).min(self.max.as_secs_f64());
+        let scale = 1.0 + unit(self.random_factor) * (2.0 * unit(random) - 1.0);
+        Duration::try_from_secs_f64(d * scale).unwrap_or(self.max)
+    }
+}
+
+/// `x` clamped to 0..=1, NaN as 0.
+fn unit(x: f64) -> f64 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(0.0, 1.0)
     }
 }

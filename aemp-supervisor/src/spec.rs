@@ -64,14 +64,44 @@ pub enum Placement {
     Group(String),
 }
 
+impl Placement {
+    /// The wire form: `"local"`, `{"node": id}` or `{"group": name}`.
+    pub(crate) fn to_value(&self) -> Value {
+        match self {
+            Placement::Local => Value::from("local"),
+            Placement::Node(n) => one("node", Value::from(n)),
+            Placement::Group(g) => one("group", Value::from(g)),
+        }
+    }
+
+    /// Reads the wire form.
+    pub(crate) fn from_value(p: &Value) -> std::result::Result<Placement, String> {
+        Ok(match (p.as_str(), p.as_map()) {
+            (Some("local"), _) => Placement::Local,
+            (_, Some(pm)) if pm.len() == 1 && pm.contains_key("node") => {
+                let n = pm["node"].as_str().unwrap_or_default();
+                Placement::Node(NodeId::new(n).map_err(|e| e.to_string())?)
+            }
+            (_, Some(pm)) if pm.len() == 1 && pm.contains_key("group") => {
+                Placement::Group(pm["group"].as_str().unwrap_or_default().to_owned())
+            }
+            _ => return Err(format!("must be \"local\", {{\"node\": id}} or {{\"group\": name}}, not {p}")),
+        })
+    }
+}
+
 /// How a child is stopped by its supervisor.
+///
+/// The supervisor asks a child to stop by sending it `["shutdown"]`; a
+/// child started with [`on_shutdown`](crate::on_shutdown) handles that by
+/// itself (runs its cleanup, exits with `("shutdown", ...)`). A child that
+/// ignores the request is killed once its time is up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {
     /// Kill it at once with `("shutdown", "killed by supervisor")`.
     Kill,
     /// Send it `["shutdown"]` and kill it with `("shutdown", "timeout")` if
-    /// it has not died after this long. A child that wants to clean up
-    /// handles the `shutdown` tag and then kills itself.
+    /// it has not died after this long (the default: 5 seconds).
     Timeout(Duration),
     /// Send it `["shutdown"]` and wait as long as it takes (the default for
     /// child supervisors, which stop their own children first).
@@ -115,7 +145,8 @@ impl ChildKind {
 ///     .args(aemp::msg![1024])
 ///     .in_group("cache-nodes")
 ///     .restart(Restart::Transient)
-///     .shutdown(Shutdown::Timeout(Duration::from_secs(2)));
+///     .shutdown(Shutdown::Timeout(Duration::from_secs(2)))
+///     .start_timeout(Duration::from_secs(10));
 /// assert_eq!(spec.id, "cache");
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -135,6 +166,10 @@ pub struct ChildSpec {
     pub shutdown: Shutdown,
     /// Worker or supervisor.
     pub kind: ChildKind,
+    /// How long its start may take before the child is killed with
+    /// `("start_timeout", text)` and counts as failed to start; `None`
+    /// (the default, as in OTP) waits as long as it takes.
+    pub start_timeout: Option<Duration>,
 }
 
 impl ChildSpec {
@@ -149,6 +184,7 @@ impl ChildSpec {
             restart: Restart::Permanent,
             shutdown: Shutdown::default(),
             kind: ChildKind::Worker,
+            start_timeout: None,
         }
     }
 
@@ -163,6 +199,7 @@ impl ChildSpec {
             restart: Restart::Permanent,
             shutdown: Shutdown::Infinity,
             kind: ChildKind::Supervisor,
+            start_timeout: None,
         }
     }
 
@@ -206,24 +243,28 @@ impl ChildSpec {
         self
     }
 
+    /// Kills the child and counts it as failed to start when its start is
+    /// not confirmed within `timeout`: when its init function has not
+    /// returned (on another node), a start deferred with
+    /// [`defer_start`](crate::defer_start) is not confirmed, or a child
+    /// supervisor's children have not all started.
+    #[must_use]
+    pub fn start_timeout(mut self, timeout: Duration) -> ChildSpec {
+        self.start_timeout = Some(timeout);
+        self
+    }
+
     /// The wire form: a map with `id`, `init`, `args` (an array),
     /// `placement` (`"local"`, `{"node": id}` or `{"group": name}`),
     /// `restart` (`"permanent"`, `"transient"`, `"temporary"`), `shutdown`
-    /// (`"kill"`, `"infinity"` or seconds) and `kind` (`"worker"`,
-    /// `"supervisor"`).
+    /// (`"kill"`, `"infinity"` or seconds), `kind` (`"worker"`,
+    /// `"supervisor"`) and `start_timeout` (seconds or `null`).
     pub fn to_value(&self) -> Value {
         let mut m = Map::new();
         m.insert("id".into(), Value::from(&self.id));
         m.insert("init".into(), Value::from(&self.init));
         m.insert("args".into(), Value::from(self.args.clone()));
-        m.insert(
-            "placement".into(),
-            match &self.placement {
-                Placement::Local => Value::from("local"),
-                Placement::Node(n) => one("node", Value::from(n)),
-                Placement::Group(g) => one("group", Value::from(g)),
-            },
-        );
+        m.insert("placement".into(), self.placement.to_value());
         m.insert("restart".into(), Value::from(self.restart.as_str()));
         m.insert(
             "shutdown".into(),
@@ -234,6 +275,7 @@ impl ChildSpec {
             },
         );
         m.insert("kind".into(), Value::from(self.kind.as_str()));
+        m.insert("start_timeout".into(), Value::from(self.start_timeout.map(|d| d.as_secs_f64())));
         Value::Map(m)
     }
 
@@ -253,22 +295,7 @@ impl ChildSpec {
             spec.args = a.iter().cloned().collect();
         }
         if let Some(p) = get(m, "placement") {
-            spec.placement = match (p.as_str(), p.as_map()) {
-                (Some("local"), _) => Placement::Local,
-                (_, Some(pm)) if pm.len() == 1 && pm.contains_key("node") => {
-                    let n = string(pm, "node")?.unwrap_or_default();
-                    Placement::Node(NodeId::new(&n).map_err(|e| bad(format!("{}: {e}", at("placement"))))?)
-                }
-                (_, Some(pm)) if pm.len() == 1 && pm.contains_key("group") => {
-                    Placement::Group(string(pm, "group")?.unwrap_or_default())
-                }
-                _ => {
-                    return Err(bad(format!(
-                        "{} must be \"local\", {{\"node\": id}} or {{\"group\": name}}, not {p}",
-                        at("placement")
-                    )))
-                }
-            };
+            spec.placement = Placement::from_value(p).map_err(|e| bad(format!("{} {e}", at("placement"))))?;
         }
         if let Some(r) = string(m, "restart")? {
             spec.restart = Restart::from_name(&r)
@@ -292,6 +319,11 @@ impl ChildSpec {
                 "supervisor" => ChildKind::Supervisor,
                 _ => return Err(bad(format!("{} must be worker or supervisor", at("kind")))),
             };
+        }
+        if let Some(t) = get(m, "start_timeout") {
+            let secs = t.as_f64().ok_or_else(|| bad(format!("{} must be seconds", at("start_timeout"))))?;
+            spec.start_timeout =
+                Some(seconds(secs).map_err(|e| bad(format!("{}: {e}", at("start_timeout"))))?);
         }
         Ok(spec)
     }
@@ -345,6 +377,9 @@ pub struct SupervisorSpec {
     /// A port that gets the supervisor's events (see
     /// [`SupervisorSpec::observer`]).
     pub observer: Option<PortId>,
+    /// The most children the supervisor may have; adding one more at run
+    /// time fails with [`Error::TooManyChildren`]. `None`: no limit.
+    pub max_children: Option<usize>,
 }
 
 impl SupervisorSpec {
@@ -357,12 +392,17 @@ impl SupervisorSpec {
             backoff: None,
             children: Vec::new(),
             observer: None,
+            max_children: None,
         }
     }
 
     /// A simple-one-for-one supervisor: children are made at run time from
     /// `template` by [`Supervisor::start_dynamic`](crate::Supervisor::start_dynamic),
-    /// which appends its arguments to the template's.
+    /// which appends its arguments to the template's (and may place each
+    /// child elsewhere). Its children are kept by ID, so adding, removing
+    /// and restarting one costs the same with ten children as with ten
+    /// thousand, and they are stopped all at once when it stops, within one
+    /// shared deadline (the template's [`Shutdown`]).
     pub fn simple_one_for_one(template: ChildSpec) -> SupervisorSpec {
         SupervisorSpec::new(Strategy::SimpleOneForOne).child(template)
     }
@@ -381,6 +421,14 @@ impl SupervisorSpec {
         self
     }
 
+    /// Limits the number of children (see
+    /// [`max_children`](SupervisorSpec::max_children)).
+    #[must_use]
+    pub fn max_children(mut self, max: usize) -> SupervisorSpec {
+        self.max_children = Some(max);
+        self
+    }
+
     /// Adds a child (after the ones added before).
     #[must_use]
     pub fn child(mut self, child: ChildSpec) -> SupervisorSpec {
@@ -388,20 +436,10 @@ impl SupervisorSpec {
         self
     }
 
-    /// Sends the supervisor's events to `port`, each as
-    /// `[event, supervisor, child ID, details...]`:
-    ///
-    /// - `["started", sup, id, port, node]`: a start was confirmed;
-    /// - `["start_failed", sup, id, reason]`: the child died before that;
-    /// - `["exited", sup, id, reason, outcome]`: a child exited on its own,
-    ///   and the outcome: `"restart"`, `"restart_after"` (then a delay in
-    ///   seconds follows), `"stopped"` (kept, not restarted), `"removed"`
-    ///   or `"give_up"`;
-    /// - `["stopped", sup, id, reason]`: the supervisor stopped the child;
-    /// - `["gave_up", sup, "", reason]`: restart intensity exceeded, the
-    ///   supervisor is about to exit with `reason`.
-    ///
-    /// Reasons are arrays (empty for normal).
+    /// Sends the supervisor's events to `port`, in order, each numbered,
+    /// and all of them before the supervisor's monitors learn of its death
+    /// (see [`Event`](crate::Event) for their wire form, and
+    /// [`EventStream`](crate::EventStream) for a port that decodes them).
     #[must_use]
     pub fn observer(mut self, port: &PortId) -> SupervisorSpec {
         self.observer = Some(port.clone());
@@ -425,17 +463,23 @@ impl SupervisorSpec {
             return Err(bad("a simple_one_for_one supervisor needs exactly one child spec, its template"));
         }
         if let Some(b) = &self.backoff {
-            if b.base > b.max {
-                return Err(bad("the backoff base must not exceed its maximum"));
+            if b.min > b.max {
+                return Err(bad("the backoff minimum must not exceed its maximum"));
+            }
+        }
+        if let Some(max) = self.max_children {
+            if self.strategy != Strategy::SimpleOneForOne && self.children.len() > max {
+                return Err(bad(format!("{} children, but at most {max} allowed", self.children.len())));
             }
         }
         Ok(())
     }
 
     /// The wire form: a map with `strategy`, `max_restarts`, `period`
-    /// (seconds), `backoff` (`null` or `{"base", "max", "jitter"}`, seconds),
-    /// `children` (an array of [`ChildSpec::to_value`] maps) and `observer`
-    /// (a port or `null`).
+    /// (seconds), `backoff` (`null` or `{"min", "max", "reset_after"}` in
+    /// seconds, `"random_factor"` and `"seed"` or `null`), `children` (an
+    /// array of [`ChildSpec::to_value`] maps), `observer` (a port or
+    /// `null`) and `max_children` (a number or `null`).
     pub fn to_value(&self) -> Value {
         let mut m = Map::new();
         m.insert("strategy".into(), Value::from(self.strategy.as_str()));
@@ -447,15 +491,18 @@ impl SupervisorSpec {
                 None => Value::Null,
                 Some(b) => {
                     let mut bm = Map::new();
-                    bm.insert("base".into(), Value::from(b.base.as_secs_f64()));
+                    bm.insert("min".into(), Value::from(b.min.as_secs_f64()));
                     bm.insert("max".into(), Value::from(b.max.as_secs_f64()));
-                    bm.insert("jitter".into(), Value::from(b.jitter));
+                    bm.insert("random_factor".into(), Value::from(b.random_factor));
+                    bm.insert("reset_after".into(), Value::from(b.reset_after.as_secs_f64()));
+                    bm.insert("seed".into(), Value::from(b.seed));
                     Value::Map(bm)
                 }
             },
         );
         m.insert("children".into(), Value::Array(self.children.iter().map(ChildSpec::to_value).collect()));
         m.insert("observer".into(), Value::from(self.observer.clone()));
+        m.insert("max_children".into(), Value::from(self.max_children));
         Value::Map(m)
     }
 
@@ -487,8 +534,17 @@ impl SupervisorSpec {
                     get(bm, k).and_then(Value::as_f64).ok_or_else(|| bad(format!("backoff needs {k:?}")))?;
                 seconds(v).map_err(|e| bad(format!("backoff {k}: {e}")))
             };
-            let jitter = get(bm, "jitter").and_then(Value::as_f64).unwrap_or(0.0);
-            spec.backoff = Some(Backoff::new(secs("base")?, secs("max")?).jitter(jitter));
+            let mut b = Backoff::new(secs("min")?, secs("max")?);
+            if let Some(f) = get(bm, "random_factor") {
+                b = b.random_factor(f.as_f64().ok_or_else(|| bad("backoff random_factor must be a number"))?);
+            }
+            if get(bm, "reset_after").is_some() {
+                b = b.reset_after(secs("reset_after")?);
+            }
+            if let Some(seed) = get(bm, "seed") {
+                b = b.seed(seed.as_u64().ok_or_else(|| bad("backoff seed must be a whole number"))?);
+            }
+            spec.backoff = Some(b);
         }
         if let Some(c) = get(m, "children") {
             let c = c.as_array().ok_or_else(|| bad("children must be an array"))?;
@@ -500,6 +556,10 @@ impl SupervisorSpec {
                 .and_then(|s| PortId::new(s).ok())
                 .ok_or_else(|| bad("observer must be a port ID"))?;
             spec.observer = Some(o);
+        }
+        if let Some(n) = get(m, "max_children") {
+            let n = n.as_u64().ok_or_else(|| bad("max_children must be a whole number"))?;
+            spec.max_children = Some(usize::try_from(n).map_err(|_| bad("max_children is too large"))?);
         }
         spec.validate()?;
         Ok(spec)

@@ -101,7 +101,8 @@ pub struct ChildState {
     /// Its restart type.
     pub restart: Restart,
     /// Whether it is running or meant to run (starting, running, waiting to
-    /// be restarted); `false` for a child that was stopped for good.
+    /// be restarted); `false` for a child that is stopped (by hand, or after
+    /// an exit it was not restarted for).
     pub active: bool,
 }
 
@@ -120,6 +121,13 @@ pub struct Plan {
 
 /// The plan for child `failed` exiting with an exit of kind `exit`.
 ///
+/// A group restart (one-for-all, rest-for-one) stops the active siblings
+/// of the group, last started first, then starts every child of the group
+/// that is not temporary, in spec order, stopped ones included, as OTP
+/// does: a transient child that had exited normally, or one stopped by
+/// hand, runs again after its group restarts. Temporary siblings are
+/// stopped and forgotten.
+///
 /// An index out of range gives an empty plan.
 pub fn plan(strategy: Strategy, children: &[ChildState], failed: usize, exit: ExitKind) -> Plan {
     let Some(me) = children.get(failed) else { return Plan::default() };
@@ -127,17 +135,17 @@ pub fn plan(strategy: Strategy, children: &[ChildState], failed: usize, exit: Ex
         let forget = me.restart == Restart::Temporary || strategy == Strategy::SimpleOneForOne;
         return Plan { stop: vec![], start: vec![], remove: if forget { vec![failed] } else { vec![] } };
     }
-    let involved = |i: usize| i == failed || children[i].active;
-    let group: Vec<usize> = match strategy {
-        Strategy::OneForOne | Strategy::SimpleOneForOne => vec![failed],
-        Strategy::OneForAll => (0..children.len()).filter(|&i| involved(i)).collect(),
-        Strategy::RestForOne => (failed..children.len()).filter(|&i| involved(i)).collect(),
+    let group = match strategy {
+        Strategy::OneForOne | Strategy::SimpleOneForOne => failed..failed + 1,
+        Strategy::OneForAll => 0..children.len(),
+        Strategy::RestForOne => failed..children.len(),
     };
-    let temporary = |i: usize| i != failed && children[i].restart == Restart::Temporary;
+    let sibling = |i: &usize| *i != failed;
+    let temporary = |i: &usize| sibling(i) && children[*i].restart == Restart::Temporary;
     Plan {
-        stop: group.iter().rev().copied().filter(|&i| i != failed).collect(),
-        start: group.iter().copied().filter(|&i| !temporary(i)).collect(),
-        remove: group.iter().copied().filter(|&i| temporary(i)).collect(),
+        stop: group.clone().rev().filter(|i| sibling(i) && children[*i].active).collect(),
+        start: group.clone().filter(|i| !temporary(i)).collect(),
+        remove: group.filter(temporary).collect(),
     }
 }
 

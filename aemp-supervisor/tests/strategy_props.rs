@@ -101,32 +101,31 @@ proptest! {
             }
             let Decision::Restart(p) = decision else { panic!("expected a restart: {decision:?}") };
 
-            // Who is involved, by strategy.
-            let involved: Vec<usize> = match strat {
+            // The group, by strategy: stopped children belong to it too.
+            let group: Vec<usize> = match strat {
                 Strategy::OneForOne | Strategy::SimpleOneForOne => vec![failed],
-                Strategy::OneForAll => (0..kids.len()).filter(|&i| i == failed || kids[i].active).collect(),
-                Strategy::RestForOne => (failed..kids.len()).filter(|&i| i == failed || kids[i].active).collect(),
+                Strategy::OneForAll => (0..kids.len()).collect(),
+                Strategy::RestForOne => (failed..kids.len()).collect(),
             };
-            // Stops: every involved sibling, last started first; never the failed child.
+            let sibling = |i: &usize| *i != failed;
+            let temporary = |i: &usize| sibling(i) && kids[*i].restart == Restart::Temporary;
+            // Stops: every active sibling of the group, last started first; never the failed child.
             let mut stop_sorted = p.stop.clone();
             stop_sorted.reverse();
             prop_assert!(strictly_increasing(&stop_sorted), "stops not in reverse order: {:?}", p.stop);
-            prop_assert_eq!(stop_sorted, involved.iter().copied().filter(|&i| i != failed).collect::<Vec<_>>());
-            // Starts: in order, the failed child and the non-temporary involved siblings.
+            prop_assert_eq!(stop_sorted, group.iter().copied().filter(|i| sibling(i) && kids[*i].active).collect::<Vec<_>>());
+            // Starts: in spec order, every child of the group that is not a
+            // temporary sibling, stopped ones included (as OTP does).
             prop_assert!(strictly_increasing(&p.start), "starts out of order: {:?}", p.start);
-            prop_assert!(p.start.contains(&failed));
-            prop_assert!(p.start.iter().all(|&i| i == failed || kids[i].restart != Restart::Temporary));
+            prop_assert_eq!(p.start.clone(), group.iter().copied().filter(|i| !temporary(i)).collect::<Vec<_>>());
             // Temporary siblings caught in the restart are forgotten, nothing else.
-            prop_assert_eq!(
-                p.remove.clone(),
-                involved.iter().copied().filter(|&i| i != failed && kids[i].restart == Restart::Temporary).collect::<Vec<_>>()
-            );
+            prop_assert_eq!(p.remove.clone(), group.iter().copied().filter(temporary).collect::<Vec<_>>());
             // Strategy-specific: who is never touched.
             match strat {
                 Strategy::OneForOne | Strategy::SimpleOneForOne => prop_assert_eq!(p.start.clone(), vec![failed]),
                 Strategy::RestForOne => prop_assert!(p.stop.iter().chain(&p.start).all(|&i| i >= failed)),
                 Strategy::OneForAll => prop_assert!(
-                    (0..kids.len()).filter(|&i| kids[i].active).all(|i| p.start.contains(&i) || p.remove.contains(&i))
+                    (0..kids.len()).all(|i| p.start.contains(&i) || p.remove.contains(&i))
                 ),
             }
             // Apply: stopped temporaries go, the started ones run.
@@ -158,22 +157,27 @@ proptest! {
     }
 
     #[test]
-    fn backoff_delays_grow_exponentially_stay_within_bounds_and_jitter_only_shortens(
-        base_ms in 1u64..1_000,
+    fn backoff_delays_grow_exponentially_up_to_the_maximum_and_jitter_both_ways(
+        min_ms in 1u64..1_000,
         extra_ms in 0u64..60_000,
-        jitter in 0.0f64..=1.0,
-        random in 0.0f64..1.0,
+        factor in 0.0f64..=1.0,
+        random in 0.0f64..=1.0,
         attempt in 0u32..80,
     ) {
-        let b = Backoff::new(Duration::from_millis(base_ms), Duration::from_millis(base_ms + extra_ms)).jitter(jitter);
-        let full = b.jitter(0.0);
-        let d = b.delay(attempt, random);
-        let top = full.delay(attempt, random);
-        prop_assert!(d <= top && top <= b.max);
-        prop_assert!(d.as_secs_f64() >= top.as_secs_f64() * (1.0 - jitter) - 1e-9);
-        prop_assert!(full.delay(attempt + 1, random) >= top, "not monotonic");
-        let expected = (base_ms as f64 * 2f64.powi(attempt as i32)).min((base_ms + extra_ms) as f64);
-        prop_assert!((top.as_secs_f64() * 1e3 - expected).abs() < 1e-3);
+        let b = Backoff::new(Duration::from_millis(min_ms), Duration::from_millis(min_ms + extra_ms))
+            .random_factor(factor);
+        let plain = b.random_factor(0.0);
+        let d = b.delay(attempt, random).as_secs_f64();
+        let nominal = plain.delay(attempt, random);
+        prop_assert!(nominal <= b.max);
+        prop_assert!(plain.delay(attempt + 1, random) >= nominal, "not monotonic");
+        let expected = (min_ms as f64 * 2f64.powi(attempt as i32)).min((min_ms + extra_ms) as f64);
+        prop_assert!((nominal.as_secs_f64() * 1e3 - expected).abs() < 1e-3);
+        // Within the random factor either way, and on the side the random number says.
+        let n = nominal.as_secs_f64();
+        prop_assert!(d >= n * (1.0 - factor) - 1e-9 && d <= n * (1.0 + factor) + 1e-9);
+        prop_assert!((d - n) * (random - 0.5) >= -1e-9);
+        prop_assert!((b.delay(attempt, 0.5).as_secs_f64() - n).abs() < 1e-9);
     }
 }
 
@@ -197,5 +201,18 @@ fn plan_examples_for_each_strategy() {
     assert_eq!((rest.stop, rest.start, rest.remove), (vec![3, 2, 1], vec![0, 2, 3], vec![1]));
     let left = plan(Strategy::RestForOne, &kids, 3, ExitKind::Normal);
     assert_eq!((left.stop, left.start, left.remove), (vec![], vec![], vec![]));
+    // A group restart starts stopped children again (not stopped first),
+    // in spec order, as OTP does.
+    let stopped = |r| ChildState { restart: r, active: false };
+    let kids = [
+        p(Restart::Permanent),
+        stopped(Restart::Transient),
+        p(Restart::Permanent),
+        stopped(Restart::Permanent),
+    ];
+    let all = plan(Strategy::OneForAll, &kids, 2, ExitKind::Abnormal);
+    assert_eq!((all.stop, all.start, all.remove), (vec![0], vec![0, 1, 2, 3], vec![]));
+    let rest = plan(Strategy::RestForOne, &kids, 0, ExitKind::Abnormal);
+    assert_eq!((rest.stop, rest.start, rest.remove), (vec![2], vec![0, 1, 2, 3], vec![]));
     assert_eq!(plan(Strategy::OneForOne, &kids, 9, ExitKind::Abnormal), Default::default());
 }

@@ -6,8 +6,11 @@
 mod common;
 
 use aemp::{msg, GroupEvent, Node, NodeId, PortId, Reason};
-use aemp_supervisor::{ChildSpec, Strategy, Supervisor, SupervisorInfo, SupervisorSpec, DIRECTORY, GROUP};
-use common::{collector, net_node, until, up, within, worker, PATIENCE};
+use aemp_supervisor::{
+    ChildSpec, EventKind, EventStream, Placement, Strategy, Supervisor, SupervisorInfo, SupervisorSpec,
+    DIRECTORY, GROUP,
+};
+use common::{collector, event_of, net_node, up, within, worker, PATIENCE};
 
 /// Two public nodes that know each other's address.
 async fn pair(a: &str, b: &str) -> (Node, Node) {
@@ -36,7 +39,7 @@ async fn a_remote_child_is_started_by_name_restarted_there_and_dies_with_its_sup
     assert_eq!(pw2.node(), *b.id());
     assert_ne!(pw, pw2);
     let kids = within(sup.which_children()).await.unwrap();
-    assert_eq!(kids[0].restarts, 1);
+    assert_eq!(kids[0].total_restarts, 1);
     assert_eq!(kids[0].last_exit.as_ref().and_then(|r| r.kind().map(str::to_owned)).as_deref(), Some("die"));
 
     // The supervisor dies abnormally: the child on b follows (back-monitor).
@@ -102,9 +105,9 @@ async fn a_child_on_a_lost_node_is_restarted_on_another_node_of_its_group() {
     await_group(&a, "workers", &[b.id(), c.id()]).await;
 
     let (col, mut rx) = collector(&a);
-    let (obs, mut events) = collector(&a);
+    let mut events = EventStream::new(&a);
     let spec = SupervisorSpec::new(Strategy::OneForOne)
-        .observer(&obs)
+        .observer(events.port())
         .child(worker("svc", &col).in_group("workers"));
     let sup = within(Supervisor::start(&a, spec)).await.unwrap();
     let first = up(&mut rx, "svc").await;
@@ -112,20 +115,22 @@ async fn a_child_on_a_lost_node_is_restarted_on_another_node_of_its_group() {
     assert_eq!(first.node(), *lost.id());
 
     within(lost.shutdown()).await;
-    let e = until(&mut events, "exited", 2, "svc").await;
-    let why = e.at(3).unwrap().as_array().unwrap().to_vec();
-    assert_eq!(why[0].as_str(), Some("transport_error"), "{e}");
-    assert_eq!(why[1].as_str(), Some(lost.id().as_str()));
-    assert_eq!(e.str(4).unwrap(), "restart");
-    let started = until(&mut events, "started", 2, "svc").await;
-    let moved: PortId = started.port(3).unwrap();
+    let EventKind::Lost { node, reason, .. } = event_of(&mut events, "lost", "svc").await else {
+        unreachable!()
+    };
+    assert_eq!(&node, lost.id());
+    assert_eq!(reason.kind(), Some("transport_error"), "{reason}");
+    assert!(matches!(event_of(&mut events, "restarting", "svc").await, EventKind::Restarting { .. }));
+    let EventKind::Started { port: moved, .. } = event_of(&mut events, "started", "svc").await else {
+        unreachable!()
+    };
     assert_eq!(moved.node(), *other.id(), "restarted on the surviving node of the group");
     assert_eq!(up(&mut rx, "svc").await, moved);
     // And it serves.
     let pong = within(a.call(&moved, msg!["ping"], PATIENCE)).await.unwrap();
     assert_eq!(pong, msg!["pong", "svc", other.id()]);
     let kids = within(sup.which_children()).await.unwrap();
-    assert_eq!((kids[0].restarts, kids[0].node.as_ref()), (1, Some(other.id())));
+    assert_eq!((kids[0].total_restarts, kids[0].node.as_ref()), (1, Some(other.id())));
     within(sup.stop()).await.unwrap();
     within(a.shutdown()).await;
     within(other.shutdown()).await;
@@ -164,6 +169,86 @@ async fn a_nodes_supervisors_are_listed_by_its_directory_port_and_describe_thems
     within(sup.stop()).await.unwrap();
     let list = within(b.call(&dir, msg!["list"], PATIENCE)).await.unwrap();
     assert!(list.is_empty(), "stopped supervisors leave the directory: {list}");
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_one_for_all_children_on_a_lost_node_are_recorded_lost_and_sent_nothing() {
+    // y and z start on b, the only node of "workers"; then c joins.
+    let a = net_node("ofa-a", vec![]).await;
+    let seed = a.listen_addrs()[0].clone();
+    let b = worker_in_group("ofa-b", &seed).await;
+    await_group(&a, "workers", &[b.id()]).await;
+    let (col, mut rx) = collector(&a);
+    let mut events = EventStream::new(&a);
+    let spec = SupervisorSpec::new(Strategy::OneForAll)
+        .observer(events.port())
+        .child(worker("x", &col))
+        .child(worker("y", &col).in_group("workers"))
+        .child(worker("z", &col).in_group("workers"));
+    let sup = within(Supervisor::start(&a, spec)).await.unwrap();
+    up(&mut rx, "x").await;
+    assert_eq!(up(&mut rx, "y").await.node(), *b.id());
+    assert_eq!(up(&mut rx, "z").await.node(), *b.id());
+    let c = worker_in_group("ofa-c", &seed).await;
+    await_group(&a, "workers", &[c.id()]).await;
+
+    within(b.shutdown()).await;
+    // Both children on b are recorded lost (none is asked to stop: its
+    // node is gone), x is stopped, and all three start again, in order.
+    let mut lost = Vec::new();
+    let mut stopped = Vec::new();
+    let restarting = loop {
+        let e = common::event(&mut events).await;
+        match e.kind {
+            EventKind::Lost { id, node, reason } => {
+                assert_eq!((&node, reason.kind()), (b.id(), Some("transport_error")));
+                lost.push(id);
+            }
+            EventKind::Stopped { id, .. } => stopped.push(id),
+            EventKind::Restarting { children, .. } => break children,
+            _ => {}
+        }
+    };
+    lost.sort();
+    assert_eq!(lost, ["y", "z"]);
+    assert_eq!(restarting, ["x", "y", "z"]);
+    let mut started = Vec::new();
+    while started.len() < 3 {
+        match common::event(&mut events).await.kind {
+            EventKind::Started { id, node, .. } => started.push((id, node)),
+            EventKind::Stopped { id, .. } => stopped.push(id),
+            _ => {}
+        }
+    }
+    let moved: Vec<_> = started.iter().map(|(id, n)| (id.as_str(), n == c.id())).collect();
+    assert_eq!(
+        moved,
+        [("x", false), ("y", true), ("z", true)],
+        "y and z moved to the node left in the group"
+    );
+    assert_eq!(stopped, ["x"], "only the child on a live node was stopped");
+    let kids = within(sup.which_children()).await.unwrap();
+    assert_eq!(kids[2].last_exit.as_ref().and_then(|r| r.kind()), Some("transport_error"));
+    within(sup.stop()).await.unwrap();
+    within(a.shutdown()).await;
+    within(c.shutdown()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_child_takes_its_own_arguments_and_placement() {
+    let (a, b) = pair("dyn-a", "dyn-b").await;
+    let (c, mut rx) = collector(&a);
+    let template = ChildSpec::new("job", "Test::worker").args(msg![&c]);
+    let sup = within(Supervisor::start(&a, SupervisorSpec::simple_one_for_one(template))).await.unwrap();
+    let (_, here) = within(sup.start_dynamic(msg!["here"])).await.unwrap();
+    let (_, there) =
+        within(sup.start_dynamic_on(msg!["there"], Placement::Node(b.id().clone()))).await.unwrap();
+    assert_eq!(up(&mut rx, "here").await, here);
+    assert_eq!(up(&mut rx, "there").await, there);
+    assert_eq!((here.node(), there.node()), (a.id().clone(), b.id().clone()));
+    within(sup.stop()).await.unwrap();
     a.shutdown().await;
     b.shutdown().await;
 }

@@ -8,6 +8,7 @@ pub mod ports;
 pub mod protocol;
 pub mod security;
 pub mod spawning;
+pub mod supervision;
 pub mod tagged;
 pub mod troubleshooting;
 
@@ -25,6 +26,7 @@ pub async fn run_all() -> aemp::Result<()> {
     nodes::run().await?;
     security::run().await?;
     protocol::run()?;
+    supervision::run().await?;
     operating::run().await?;
     troubleshooting::run().await?;
     Ok(())

@@ -18,8 +18,9 @@
 //! | `cargo run --example chat_server -- --profile chat-server` and `cargo run --example chat_client -- --profile chat-client --nick NICK` | `chat_server_and_client_start_from_profiles` |
 //!
 //! The `aemp` tool's commands shown in the book are run by `aemp-cli/tests/book_commands.rs`.
-//! The benchmark commands (`cargo bench -p aemp --bench core|net|derive`)
-//! run under `cargo test` too, as smoke runs with small counts (see
+//! The benchmark commands (`cargo bench -p aemp --bench core|net|derive`,
+//! `cargo bench -p aemp-supervisor --bench dynamic`) run under `cargo
+//! test` too, as smoke runs with small counts (see
 //! `aemp/benches/support/mode.rs`); the `net` one also runs itself under
 //! `taskset -c 0`, as the book's one-CPU command does. `.ci/run` builds the
 //! API documentation that `cargo doc --open` shows, and the book itself
@@ -70,6 +71,11 @@ async fn snippets_nodes_and_profiles() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snippets_security() {
     snippets::security::run().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snippets_supervision_trees() {
+    snippets::supervision::run().await.unwrap();
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::sync::Once;
 use std::time::Duration;
 
 use aemp::{msg, Msg, NetConfig, Node, PortId, Reason};
-use aemp_supervisor::ChildSpec;
+use aemp_supervisor::{ChildSpec, Event, EventKind, EventStream};
 use tokio::sync::mpsc;
 
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -18,7 +18,13 @@ pub const PATIENCE: Duration = Duration::from_secs(30);
 /// `Test::worker [collector, name]` reports `["up", name, port, node]` from
 /// its init and `["down", name]` when asked to shut down, and answers
 /// `crash` (panics), `ping reply` (`["pong", name, node]`).
-/// `Test::stubborn [collector, name]` ignores `shutdown`.
+/// `Test::stubborn [collector, name]` reports `["up", name, port]`, and
+/// `["asked", name]` when asked to shut down, which it ignores.
+/// `Test::graceful [collector, name]` reports `["up", name, port]` and
+/// stops through [`aemp_supervisor::on_shutdown`], whose cleanup reports
+/// `["cleanup", name]`.
+/// `Test::deferred [collector, name]` defers its start, reports `["up",
+/// name, port]`, and confirms its start when it gets `["ready"]`.
 /// `Test::failing` fails in its init.
 pub fn register() {
     static ONCE: Once = Once::new();
@@ -49,7 +55,35 @@ pub fn register() {
             let name: String = args.get(1)?;
             let me = ctx.self_id();
             ctx.snd(&collector, msg!["up", &name, &me]);
+            ctx.rcv(&me, move |ctx, m| {
+                if m.tag() == Some("shutdown") {
+                    ctx.snd(&collector, msg!["asked", &name]);
+                }
+            });
+            Ok(())
+        });
+        aemp::register_init("Test::graceful", |ctx, args| -> aemp::Result<()> {
+            let collector = args.port(0)?;
+            let name: String = args.get(1)?;
+            let me = ctx.self_id();
+            ctx.snd(&collector, msg!["up", &name, &me]);
             ctx.rcv(&me, |_ctx, _m| {});
+            aemp_supervisor::on_shutdown(ctx, move |ctx| ctx.snd(&collector, msg!["cleanup", &name]));
+            Ok(())
+        });
+        aemp::register_init("Test::deferred", |ctx, args| -> aemp::Result<()> {
+            let collector = args.port(0)?;
+            let name: String = args.get(1)?;
+            let me = ctx.self_id();
+            let mut token = Some(aemp_supervisor::defer_start(ctx));
+            ctx.snd(&collector, msg!["up", &name, &me]);
+            ctx.rcv(&me, move |_ctx, m| {
+                if m.tag() == Some("ready") {
+                    if let Some(t) = token.take() {
+                        t.confirm();
+                    }
+                }
+            });
             Ok(())
         });
         aemp::register_init("Test::failing", |_ctx, _args| Err::<(), _>("cannot start"));
@@ -139,4 +173,27 @@ pub async fn death(node: &Node, port: &PortId) -> Reason {
 /// Waits for a future.
 pub async fn within<F: std::future::Future>(f: F) -> F::Output {
     tokio::time::timeout(PATIENCE, f).await.expect("timed out")
+}
+
+/// The next event of a stream.
+pub async fn event(events: &mut EventStream) -> Event {
+    tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("timed out waiting for an event")
+        .expect("closed")
+}
+
+/// The next event that `pick` selects, skipping others.
+pub async fn event_where(events: &mut EventStream, pick: impl Fn(&EventKind) -> bool) -> Event {
+    loop {
+        let e = event(events).await;
+        if pick(&e.kind) {
+            return e;
+        }
+    }
+}
+
+/// The next event of this kind (`"started"`, ...) about child `id`.
+pub async fn event_of(events: &mut EventStream, kind: &str, id: &str) -> EventKind {
+    event_where(events, |k| k.as_str() == kind && k.child() == id).await.kind
 }
