@@ -642,7 +642,7 @@ impl Node {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + timeout;
-        let timed_out = |_| crate::Error::Timeout(format!("no connection to {node}"));
+        let timed_out = |_| self.timed_out(format!("no connection to {node}"), node);
         // Dialled from this task, the link is up as soon as its handshake is.
         if tokio::time::timeout_at(deadline, net.dial_here(node)).await.map_err(timed_out)? {
             return Ok(());

@@ -343,10 +343,19 @@ impl Node {
         let r = tokio::select! {
             r = rx => r.unwrap_or(Err(Error::Shutdown)),
             reason = dead => Err(Error::NoSuchPort(format!("{port}: {reason}"))),
-            _ = tokio::time::sleep(timeout) => Err(Error::Timeout(format!("no reply from {port}"))),
+            _ = tokio::time::sleep(timeout) => Err(self.timed_out(format!("no reply from {port}"), &port.node())),
         };
         self.kil(&reply, Reason::normal());
         r
+    }
+
+    /// A timeout waiting on `node`, with why the last attempt to link to it
+    /// failed, if it did (a wrong secret, say, is otherwise only logged).
+    pub(crate) fn timed_out(&self, what: String, node: &NodeId) -> Error {
+        match self.0.remote().last_failure(node) {
+            Some(last) => Error::Timeout(format!("{what} (last attempt: {last})")),
+            None => Error::Timeout(what),
+        }
     }
 
     /// Runs `f` on the dispatcher with the number of live ports; for

@@ -386,7 +386,7 @@ impl Node {
         let r = tokio::select! {
             r = rx => r.map_err(|_| Error::Shutdown).and_then(|m| R::from_msg(&m)),
             reason = dead => Err(Error::NoSuchPort(format!("{port}: {reason}"))),
-            _ = tokio::time::sleep(timeout) => Err(Error::Timeout(format!("no reply from {port}"))),
+            _ = tokio::time::sleep(timeout) => Err(self.timed_out(format!("no reply from {port}"), &port.node())),
         };
         self.kil(&reply, Reason::normal());
         r

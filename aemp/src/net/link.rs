@@ -145,6 +145,7 @@ impl Net {
         });
         st.sock = None;
         st.writing = false;
+        self.failures.lock().remove(&peer.id);
         st.up = Some(up);
         peer.met.store(true, std::sync::atomic::Ordering::Release);
         st.out.clear();

@@ -224,8 +224,12 @@ impl Net {
         st.pending_since = None;
         let mons = st.take_monitors_for_loss();
         drop(st);
-        tracing::warn!(node = %peer.id, "unable to connect");
-        self.fire_monitors(peer, mons, Reason::transport_error(peer.id.as_str(), "unable to connect"));
+        let why = match self.failures.lock().get(&peer.id) {
+            Some(last) => format!("unable to connect (last attempt: {last})"),
+            None => "unable to connect".to_owned(),
+        };
+        tracing::warn!(node = %peer.id, "{why}");
+        self.fire_monitors(peer, mons, Reason::transport_error(peer.id.as_str(), &why));
     }
 
     pub(super) fn fire_monitors(&self, peer: &Arc<Peer>, mons: Monitors, reason: Reason) {
