@@ -226,11 +226,15 @@ impl Node {
     }
 
     /// Waits until `port` dies and returns the reason.
+    ///
+    /// For this node's own node port ([`NodeId::node_port`]) that is when
+    /// the node shuts down: the reason is then `("die", "node shut down")`.
+    /// The same reason comes when the node shuts down before `port` died.
     pub fn dead(&self, port: &PortId) -> impl Future<Output = Reason> + Send + 'static {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let guard = self.mon_action(port, Action::Notify(tx));
         async move {
-            let r = rx.await.unwrap_or_else(|_| Reason::die("node shut down"));
+            let r = rx.await.unwrap_or_else(|_| core::shutdown_reason());
             guard.keep();
             r
         }
@@ -361,7 +365,9 @@ impl Node {
 
     /// Shuts the node down: closes its connections (so peers' monitors fire
     /// at once), stops its listeners and ends every task it started, then
-    /// returns. Ports die without firing local monitors.
+    /// returns. Ports die without firing local monitors; only monitors on
+    /// this node's own node port ([`NodeId::node_port`]) fire, with
+    /// `("die", "node shut down")`.
     pub async fn shutdown(&self) {
         self.0.remote().shutdown();
         self.0.cancel.cancel();
