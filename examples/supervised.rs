@@ -27,7 +27,7 @@ fn service_init(ctx: &mut aemp::Ctx<'_>, args: aemp::Msg) -> aemp::Result<()> {
     let name: String = args.get(0)?;
     let me = ctx.self_id();
     let node = ctx.node_id().clone();
-    ctx.rcv_tag(&me, "hello", move |ctx, m| -> aemp::Result<()> {
+    ctx.rcv_tag(&me, "hello", move |ctx, m| {
         ctx.snd(&m.port(0)?, msg!["hello from", &name, &node]);
         Ok(())
     });

@@ -103,3 +103,16 @@ pub use crate::intensity::{Backoff, Intensity, RestartWindow};
 pub use crate::server::{install, CHILD_INIT, DIRECTORY, GROUP, MAX_RESTARTS, START_FAILED};
 pub use crate::spec::{ChildKind, ChildSpec, Placement, Restart, Shutdown, SupervisorSpec, SUPERVISOR_INIT};
 pub use crate::strategy::{decide, plan, ChildState, Decision, ExitKind, Plan, Strategy};
+
+/// A supervisor error as an [`aemp::Error`], so that `?` works in functions
+/// that return [`aemp::Result`]: [`Error::Aemp`] gives back the node's error,
+/// every other one becomes [`aemp::Error::Other`], from which
+/// [`aemp::Error::other_ref`] gets it back.
+impl From<Error> for aemp::Error {
+    fn from(e: Error) -> aemp::Error {
+        match e {
+            Error::Aemp(e) => e,
+            other => aemp::Error::other(other),
+        }
+    }
+}

@@ -44,7 +44,7 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> aemp::Result<()> {
 //! let node = Node::builder().build().await?;
 //! let server = node.port_builder()
-//!     .on("ping", |ctx, m| -> aemp::Result<()> {
+//!     .on("ping", |ctx, m| {
 //!         let reply = m.port(0)?;
 //!         ctx.snd(&reply, msg!["pong"]);
 //!         Ok(())
@@ -203,6 +203,6 @@ where
 {
     crate::core::register_global_init(
         name,
-        std::sync::Arc::new(move |ctx: &mut Ctx<'_>, m| f(ctx, m).into_result()),
+        std::sync::Arc::new(move |ctx: &mut Ctx<'_>, m| crate::node::spawn_result(f(ctx, m))),
     );
 }

@@ -84,11 +84,25 @@ pub(crate) enum MonTarget {
     Port(PortId),
 }
 
-/// Stops a monitor when dropped (P24), unless [`MonGuard::keep`] was called.
+/// Stops a monitor when dropped, unless [`MonGuard::keep`] was called.
 ///
 /// Monitors are one-shot: once fired they are gone, and dropping the guard
 /// afterwards does nothing.
-#[must_use = "dropping a MonGuard cancels the monitor at once; call .keep() to keep it until it fires"]
+///
+/// `let _ = node.mon(...)`, which the compiler suggests for an unused
+/// value, drops the guard on the spot and so cancels the monitor before it
+/// can fire. Keep the monitor with `.keep()`, or hold the guard in a named
+/// variable for as long as the monitor should last:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> aemp::Result<()> {
+/// let node = aemp::Node::builder().build().await?;
+/// let port = node.port_with(|_ctx, _m| {});
+/// node.mon(&port, |reason| println!("port died: {reason}")).keep();
+/// let _watch = node.mon(&port, |reason| println!("also: {reason}")); // until `_watch` goes out of scope
+/// # node.shutdown().await; Ok(()) }
+/// ```
+#[must_use = "a dropped MonGuard cancels its monitor at once, and `let _ = ...` drops it: write `.keep()` after the call to keep the monitor until it fires, or hold the guard in a named variable (`let _guard = ...`)"]
 pub struct MonGuard {
     node: Option<Node>,
     target: MonTarget,

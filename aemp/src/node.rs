@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::id::{NodeId, PortId};
 use crate::inbox::{Inbox, InboxShared};
 use crate::monitor::{IntoMonAction, MonGuard, MonTarget};
-use crate::port::{boxed, local_key, CallbackResult, Ctx, PortBuilder};
+use crate::port::{boxed, boxed_tag, local_key, CallbackResult, Ctx, PortBuilder};
 use crate::reason::Reason;
 use crate::value::Msg;
 
@@ -47,7 +47,7 @@ impl fmt::Debug for Node {
 
 /// Cancels a timer made by [`Node::after`] when dropped, unless
 /// [`TimerGuard::keep`] was called.
-#[must_use = "dropping a TimerGuard cancels the timer at once; call .keep() to let it fire"]
+#[must_use = "a dropped TimerGuard cancels its timer at once, and `let _ = ...` drops it: write `.keep()` after the call to let the timer fire, or hold the guard in a named variable (`let _timer = ...`)"]
 #[derive(Debug)]
 pub struct TimerGuard(Option<tokio::task::AbortHandle>);
 
@@ -162,7 +162,7 @@ impl Node {
         R: CallbackResult,
     {
         if let Some(key) = local_key(&self.0, port) {
-            let h = Handler::Cb(boxed(f));
+            let h = Handler::Cb(boxed_tag(tag, f));
             let tag = tag.to_owned();
             self.0.call(move |core| core.set_tag(&key, &tag, Some(h)));
         }
@@ -254,7 +254,7 @@ impl Node {
         self.0
             .inits
             .write()
-            .insert(name.to_owned(), Arc::new(move |ctx: &mut Ctx<'_>, m| f(ctx, m).into_result()));
+            .insert(name.to_owned(), Arc::new(move |ctx: &mut Ctx<'_>, m| spawn_result(f(ctx, m))));
     }
 
     /// Creates a port on `node` and runs the init function `init` in it with
@@ -379,6 +379,12 @@ impl Node {
     pub fn is_shut_down(&self) -> bool {
         self.0.cancel.is_cancelled()
     }
+}
+
+/// What an init function returned, for the runtime: its arguments are not a
+/// tagged message, so element errors name no tag.
+pub(crate) fn spawn_result(r: impl CallbackResult) -> Result<()> {
+    r.into_result().map_err(Error::in_spawn_arguments)
 }
 
 /// `spawn` on another node: the port's name is chosen here, the port

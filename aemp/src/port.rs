@@ -16,8 +16,40 @@ use crate::node::{Node, TimerGuard};
 use crate::reason::Reason;
 use crate::value::Msg;
 
-/// What a callback may return: `()` or a `Result` whose error kills the port
-/// with `("die", error text)` (P18).
+/// What a callback may return: `()`, or [`aemp::Result<()>`](crate::Result)
+/// whose error kills the port with `("die", error text)`.
+///
+/// Only one `Result` type is accepted, so a callback that uses `?` and ends
+/// with `Ok(())` needs no annotation: the compiler knows the error type.
+/// An error of another type converts with `?` when it implements
+/// `Into<aemp::Error>` (I/O errors, `aemp-supervisor`'s errors), or with
+/// `.map_err(aemp::Error::die)` when it only implements `Display`.
+///
+/// ```
+/// use aemp::{msg, Node};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> aemp::Result<()> {
+/// let node = Node::builder().build().await?;
+/// let server = node.port_builder()
+///     .on("ping", |ctx, m| {
+///         let reply = m.port(0)?;
+///         ctx.snd(&reply, msg!["pong"]);
+///         Ok(())
+///     })
+///     .on("parse", |_ctx, m| {
+///         let n: u32 = m.str(0)?.parse().map_err(aemp::Error::die)?;
+///         assert!(n > 0);
+///         Ok(())
+///     })
+///     .create();
+/// let answer = node.call(&server, msg!["ping"], std::time::Duration::from_secs(5)).await?;
+/// assert_eq!(answer, msg!["pong"]);
+/// # node.shutdown().await; Ok(()) }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a callback returns `()` or `aemp::Result<()>`, not `{Self}`",
+    label = "this callback's return type",
+    note = "turn another error into an `aemp::Error` with `?` (for types that implement `Into<aemp::Error>`) or `.map_err(aemp::Error::die)`"
+)]
 pub trait CallbackResult {
     /// Converts to the result the runtime acts on.
     fn into_result(self) -> Result<(), Error>;
@@ -29,9 +61,9 @@ impl CallbackResult for () {
     }
 }
 
-impl<E: fmt::Display> CallbackResult for Result<(), E> {
+impl CallbackResult for Result<(), Error> {
     fn into_result(self) -> Result<(), Error> {
-        self.map_err(|e| Error::Die(e.to_string()))
+        self
     }
 }
 
@@ -41,6 +73,18 @@ where
     R: CallbackResult,
 {
     Box::new(move |ctx, msg| f(ctx, msg).into_result())
+}
+
+/// A tag callback: it gets the message without its tag, so an error about
+/// one of its elements is told with the tag and counted from after it
+/// ([`Error::Element`]).
+pub(crate) fn boxed_tag<F, R>(tag: &str, mut f: F) -> Callback
+where
+    F: FnMut(&mut Ctx<'_>, Msg) -> R + Send + 'static,
+    R: CallbackResult,
+{
+    let tag: Box<str> = tag.into();
+    Box::new(move |ctx, msg| f(ctx, msg).into_result().map_err(|e| e.in_tag_callback(&tag)))
 }
 
 /// The context a callback runs in: the port it runs for (`$SELF`, P19) and
@@ -124,7 +168,7 @@ impl<'a> Ctx<'a> {
         R: CallbackResult,
     {
         if let Some(key) = local_key(&self.core.shared, port) {
-            self.core.set_tag(&key, tag, Some(Handler::Cb(boxed(f))));
+            self.core.set_tag(&key, tag, Some(Handler::Cb(boxed_tag(tag, f))));
         }
         port.clone()
     }
@@ -288,7 +332,7 @@ impl<A: Send + 'static> Psub<A> {
 /// let node = aemp::Node::builder().build().await.unwrap();
 /// let port = node
 ///     .port_builder()
-///     .on("ping", |ctx, m| { let r = m.port(0)?; ctx.snd(&r, aemp::msg!["pong"]); Ok::<_, aemp::Error>(()) })
+///     .on("ping", |ctx, m| { let r = m.port(0)?; ctx.snd(&r, aemp::msg!["pong"]); Ok(()) })
 ///     .on("quit", |ctx, _| ctx.kil_self(aemp::Reason::normal()))
 ///     .create();
 /// # let _ = port; node.shutdown().await; }
@@ -319,7 +363,7 @@ impl PortBuilder {
         F: FnMut(&mut Ctx<'_>, Msg) -> R + Send + 'static,
         R: CallbackResult,
     {
-        self.tags.push((tag.to_owned(), boxed(f)));
+        self.tags.push((tag.to_owned(), boxed_tag(tag, f)));
         self
     }
 

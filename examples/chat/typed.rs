@@ -42,7 +42,7 @@ pub enum ToClient {
 pub fn server_port(node: &Node) -> TypedPortId<ToServer> {
     // One callback gets every message, so it can own the state: no lock.
     let mut clients: HashMap<TypedPortId<ToClient>, String> = HashMap::new();
-    node.port_typed(move |ctx, m: ToServer| -> aemp::Result<()> {
+    node.port_typed(move |ctx, m: ToServer| {
         let event = match m {
             ToServer::Join { client, nick } => {
                 if clients.insert(client.clone(), nick.clone()).is_none() {

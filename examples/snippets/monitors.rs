@@ -56,7 +56,7 @@ pub async fn forms(node: &Node) {
 /// When the partner does not answer.
 pub async fn normal(node: &Node) -> aemp::Result<()> {
     let worker = node.port_with(|_ctx, _m| {});
-    let partner = node.port_with(|ctx, m| -> aemp::Result<()> {
+    let partner = node.port_with(|ctx, m| {
         ctx.snd(&m.port(0)?, msg!["still here"]);
         Ok(())
     });

@@ -20,7 +20,7 @@ pub async fn run() -> aemp::Result<()> {
 fn counter(ctx: &mut Ctx<'_>, args: Msg) -> aemp::Result<()> {
     let mut total: i64 = args.get(0)?;
     let me = ctx.self_id();
-    ctx.rcv_tag(&me, "add", move |ctx, m| -> aemp::Result<()> {
+    ctx.rcv_tag(&me, "add", move |ctx, m| {
         total += m.get::<i64>(0)?;
         ctx.snd(&m.port(1)?, msg![total]);
         Ok(())

@@ -52,7 +52,7 @@ pub fn register() {
             ctx.rcv(&me, |_ctx, _m| {});
             Ok(())
         });
-        aemp::register_init("Test::failing", |_ctx, _args| Err::<(), _>("cannot start"));
+        aemp::register_init("Test::failing", |_ctx, _args| Err(aemp::Error::die("cannot start")));
     });
 }
 
