@@ -1,5 +1,5 @@
 //! The `aemp` command-line tool: talk to a running aemp or AnyEvent::MP
-//! network, run a node, and edit the configuration (SPEC A.11).
+//! network, run a node, and edit the configuration, as AnyEvent::MP's `aemp` tool does.
 //!
 //! `args` holds the command line (clap), `commands` runs the client
 //! commands and `aemp run`, `supervisors` prints the supervision trees,

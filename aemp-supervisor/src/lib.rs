@@ -24,7 +24,7 @@
 //! Each child is started through a small wrapper port ([`CHILD_INIT`], on
 //! the child's node) that monitors the supervisor, spawns the user's init
 //! function by name in a new port on its node, and links itself and that
-//! port both ways: the seed's two-way `mon` idiom. The supervisor monitors
+//! port both ways: AnyEvent::MP's two-way `mon` idiom. The supervisor monitors
 //! the wrapper. So a child dies with its supervisor (also across nodes, and
 //! when the supervisor's node is lost), and the supervisor learns every
 //! child exit with the child's own reason, `("transport_error", node, ...)`

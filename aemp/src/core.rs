@@ -3,7 +3,7 @@
 //! Every node runs one dispatcher task. Everything that touches ports (message
 //! delivery, port creation, `rcv`, `kil`, `mon`) is a [`Cmd`] in one FIFO
 //! queue, executed in order by the dispatcher, which owns the port tables
-//! outright. That gives the seed's guarantees for free: callbacks of one port
+//! outright. That gives AnyEvent::MP's guarantees for free: callbacks of one port
 //! never run concurrently (nothing runs concurrently on a node), messages from
 //! one sender are handled in send order (one FIFO), and `snd` never blocks or
 //! re-enters (it only appends to a queue).
@@ -38,7 +38,7 @@ pub(crate) type InitFn = Arc<dyn Fn(&mut Ctx<'_>, Msg) -> Result<(), Error> + Se
 
 /// How a port handles messages (its default slot or one tag's slot).
 pub(crate) enum Handler {
-    /// No callback: a message kills the port (P08).
+    /// No callback: a message kills the port.
     Empty,
     /// A callback.
     Cb(Callback),
@@ -333,7 +333,7 @@ pub(crate) struct Core {
     nums: crate::seqtable::SeqTable<PortEntry>,
     names: crate::util::FastMap<Box<str>, PortEntry>,
     pub(crate) run: VecDeque<Cmd>,
-    /// Spawns that failed recently, for `mon1` answers (SPEC C.4).
+    /// Spawns that failed recently, for `mon1` answers.
     pub(crate) failed_spawns: VecDeque<(Box<str>, Reason)>,
     /// The batch taken from the shared queue.
     spare: Vec<Cmd>,
@@ -707,7 +707,7 @@ impl Core {
         self.shared.inits.read().get(init).cloned().or_else(|| GLOBAL_INITS.read().get(init).cloned())
     }
 
-    /// Remembers why a spawn failed (SPEC C.4), bounded.
+    /// Remembers why a spawn failed, bounded.
     pub(crate) fn remember_failed_spawn(&mut self, name: &str, reason: Reason) {
         if self.failed_spawns.len() >= FAILED_SPAWNS_KEPT {
             self.failed_spawns.pop_front();

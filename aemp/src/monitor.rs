@@ -8,17 +8,17 @@ use crate::node::Node;
 use crate::reason::Reason;
 use crate::value::Msg;
 
-/// What a monitor does when its port dies: the four forms of the seed's `mon`.
+/// What a monitor does when its port dies: the four forms of AnyEvent::MP's `mon`.
 ///
 /// Usually built by [`IntoMonAction`] from a closure (form 1) or a port ID
 /// (forms 2 and 3); [`MonAction::send`] makes form 4.
 pub enum MonAction {
-    /// Call a closure with the reason (P20). It runs on the node's
+    /// Call a closure with the reason. It runs on the node's
     /// dispatcher; a panic in it is logged and does not harm the caller.
     Call(Box<dyn FnOnce(Reason) + Send>),
-    /// Kill another port with the same reason, only for abnormal reasons (P21).
+    /// Kill another port with the same reason, only for abnormal reasons.
     Kill(PortId),
-    /// Send `msg` followed by the reason's values to a port (P23).
+    /// Send `msg` followed by the reason's values to a port.
     Send(PortId, Msg),
 }
 
@@ -120,7 +120,7 @@ impl MonGuard {
         MonGuard { node: Some(node), target, id }
     }
 
-    /// Keeps the monitor until it fires (the seed's `mon` in void context).
+    /// Keeps the monitor until it fires (AnyEvent::MP's `mon` in void context).
     pub fn keep(mut self) {
         self.node = None;
     }

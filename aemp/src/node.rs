@@ -83,12 +83,12 @@ impl Node {
         &self.0
     }
 
-    /// This node's ID (the seed's `NODE` / `$NODE`, P04).
+    /// This node's ID (AnyEvent::MP's `NODE` / `$NODE`).
     pub fn id(&self) -> &NodeId {
         &self.0.id
     }
 
-    /// Sends a message to a local or remote port (P14, P16). Never blocks:
+    /// Sends a message to a local or remote port. Never blocks:
     /// local messages are queued for the dispatcher, remote ones for the
     /// connection (which is made in the background if needed).
     pub fn snd(&self, port: &PortId, msg: Msg) {
@@ -99,14 +99,14 @@ impl Node {
         }
     }
 
-    /// Creates a port without callbacks: a message to it kills it (P08).
+    /// Creates a port without callbacks: a message to it kills it.
     pub fn port(&self) -> PortId {
         let n = self.0.next_port();
         self.0.push(Cmd::Create(n, Handler::Empty));
         self.0.num_port_id(n)
     }
 
-    /// Creates a port whose callback gets every message (P09).
+    /// Creates a port whose callback gets every message.
     pub fn port_with<F, R>(&self, f: F) -> PortId
     where
         F: FnMut(&mut Ctx<'_>, Msg) -> R + Send + 'static,
@@ -117,7 +117,7 @@ impl Node {
         self.0.num_port_id(n)
     }
 
-    /// A builder for a port with several tag callbacks (P12).
+    /// A builder for a port with several tag callbacks.
     pub fn port_builder(&self) -> PortBuilder {
         PortBuilder::new(self.clone())
     }
@@ -142,7 +142,7 @@ impl Node {
         Ok(port)
     }
 
-    /// Replaces the default callback of a local port (P10).
+    /// Replaces the default callback of a local port.
     pub fn rcv<F, R>(&self, port: &PortId, f: F)
     where
         F: FnMut(&mut Ctx<'_>, Msg) -> R + Send + 'static,
@@ -155,7 +155,7 @@ impl Node {
     }
 
     /// Registers or replaces the callback for `tag` on a local port; it gets
-    /// the message without the tag (P11). Returns the port, for chaining.
+    /// the message without the tag. Returns the port, for chaining.
     pub fn rcv_tag<F, R>(&self, port: &PortId, tag: &str, f: F) -> PortId
     where
         F: FnMut(&mut Ctx<'_>, Msg) -> R + Send + 'static,
@@ -169,7 +169,7 @@ impl Node {
         port.clone()
     }
 
-    /// Removes the callback for `tag` (P11).
+    /// Removes the callback for `tag`.
     pub fn unrcv(&self, port: &PortId, tag: &str) {
         if let Some(key) = local_key(&self.0, port) {
             let tag = tag.to_owned();
@@ -177,7 +177,7 @@ impl Node {
         }
     }
 
-    /// Kills a port (P27). With [`Reason::normal()`] the kill is normal:
+    /// Kills a port. With [`Reason::normal()`] the kill is normal:
     /// monitors that kill other ports ignore it. A remote port is killed
     /// through its node (`kil1`, aemp peers only: an AnyEvent::MP 0.9 node
     /// cannot be asked to kill its ports, and the request is dropped there).
@@ -193,16 +193,16 @@ impl Node {
         }
     }
 
-    /// Monitors a port (P20-P25) and returns a guard that stops the monitor
+    /// Monitors a port and returns a guard that stops the monitor
     /// when dropped.
     ///
-    /// The action is one of the seed's forms: a closure `|reason| ...`
+    /// The action is one of AnyEvent::MP's forms of `mon`: a closure `|reason| ...`
     /// (form 1), a [`PortId`] to kill with the same reason when the death is
     /// abnormal (forms 2 and 3), or [`MonAction::send`](crate::MonAction::send)
     /// (form 4). A port that is already dead or unknown fires at once with
     /// `("no_such_port", ...)`. A remote port's monitor also fires with
     /// `("transport_error", node, text)` when the connection to its node is
-    /// lost; after that no further message reaches the port unnoticed (P25).
+    /// lost; after that no further message reaches the port unnoticed.
     pub fn mon(&self, port: &PortId, action: impl IntoMonAction) -> MonGuard {
         self.mon_action(port, crate::monitor::action_of(action))
     }
@@ -220,7 +220,7 @@ impl Node {
         MonGuard::new(self.clone(), MonTarget::Port(port.clone()), id)
     }
 
-    /// Keeps `value` alive until `port` dies, then drops it (P26).
+    /// Keeps `value` alive until `port` dies, then drops it.
     pub fn mon_guard<T: Send + 'static>(&self, port: &PortId, value: T) -> MonGuard {
         self.mon_action(port, Action::Keep(Box::new(value)))
     }
@@ -258,7 +258,7 @@ impl Node {
     }
 
     /// Creates a port on `node` and runs the init function `init` in it with
-    /// `args` (P29, P30). The port ID is returned at once: messages can be
+    /// `args`. The port ID is returned at once: messages can be
     /// sent to it and it can be monitored immediately. An unknown name or a
     /// failing init function kills the port with `("die", text)`.
     pub fn spawn(&self, node: &NodeId, init: &str, args: Msg) -> PortId {
@@ -272,14 +272,14 @@ impl Node {
         }
     }
 
-    /// Sends `msg` to `port` after `delay` (P32).
+    /// Sends `msg` to `port` after `delay`.
     pub fn after(&self, delay: Duration, port: &PortId, msg: Msg) -> TimerGuard {
         let node = self.clone();
         let port = port.clone();
         self.after_fn(delay, move || node.snd(&port, msg))
     }
 
-    /// Calls `f` after `delay` (P32), on a runtime thread.
+    /// Calls `f` after `delay`, on a runtime thread.
     pub fn after_fn(&self, delay: Duration, f: impl FnOnce() + Send + 'static) -> TimerGuard {
         let h = self.spawn_task(async move {
             tokio::time::sleep(delay).await;
