@@ -4,10 +4,12 @@
 //!
 //! Run it with `cargo run --example demo`.
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use aemp::{msg, NetConfig, Node, Reason};
 use aemp_supervisor::{ChildSpec, Strategy, Supervisor, SupervisorSpec};
+// ANCHOR_END: imports
 
 fn net(seeds: Vec<String>) -> NetConfig {
     let mut c = NetConfig::default();

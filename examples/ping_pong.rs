@@ -2,7 +2,9 @@
 //!
 //! `cargo run --example ping_pong`
 
+// ANCHOR: imports
 use aemp::{msg, NetConfig, Node};
+// ANCHOR_END: imports
 
 #[tokio::main]
 async fn main() -> aemp::Result<()> {

@@ -6,11 +6,13 @@
 //! Run it with `cargo run --example supervised` (`RUST_LOG=aemp_supervisor=info`
 //! shows the supervisor's tracing events too).
 
+// ANCHOR: imports
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aemp::{msg, GroupEvent, NetConfig, Node, NodeId, PortId};
 use aemp_supervisor::{ChildSpec, Intensity, Strategy, Supervisor, SupervisorSpec};
+// ANCHOR_END: imports
 
 fn net(seeds: Vec<String>) -> NetConfig {
     let mut c = NetConfig::default();

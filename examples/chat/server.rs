@@ -1,10 +1,12 @@
 //! The chat server, untyped: one port that takes `["join", client, nick]`
 //! and `["privmsg", nick, text]` and tells every client what happens.
 
+// ANCHOR: imports
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use aemp::{msg, Ctx, MonAction, Msg, Node, PortId, Reason};
+// ANCHOR_END: imports
 
 // ANCHOR: room
 /// The server's state: every client port that joined, with its nick.

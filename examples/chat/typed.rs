@@ -9,9 +9,11 @@
 //! docs, which show each message's wire shape.
 #![allow(missing_docs)]
 
+// ANCHOR: imports
 use std::collections::HashMap;
 
 use aemp::{AempMessage, Ctx, Node, NodeId, Reason, TypedPortId};
+// ANCHOR_END: imports
 
 // ANCHOR: messages
 /// What the server takes.

@@ -1,10 +1,12 @@
 //! Snippets of the chapter "Monitoring and killing".
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use aemp::{msg, MonAction, Node, Reason};
 
 use super::two_nodes;
+// ANCHOR_END: imports
 
 /// Runs the chapter's snippets.
 ///

@@ -1,8 +1,10 @@
 //! Snippets of the chapter "Ports and messages".
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use aemp::{msg, Msg, Node, PortId, Reason};
+// ANCHOR_END: imports
 
 /// Runs the chapter's snippets.
 ///

@@ -1,10 +1,12 @@
 //! Snippets of the chapter "Spawning on other nodes".
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use aemp::{msg, Ctx, Msg, Reason};
 
 use super::two_nodes;
+// ANCHOR_END: imports
 
 /// Runs the chapter's snippets.
 ///

@@ -1,9 +1,11 @@
 //! Snippets of the chapter "Tagged receive and typed messages".
 
+// ANCHOR: imports
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aemp::{msg, AempMessage, Message, Node, TypedPortId};
+// ANCHOR_END: imports
 
 /// Runs the chapter's snippets.
 ///
