@@ -333,6 +333,43 @@ impl Node {
     /// [`Error::Timeout`] when no reply comes within `timeout`;
     /// [`Error::NoSuchPort`] when the port is dead or its node is lost.
     pub async fn call(&self, port: &PortId, mut msg: Msg, timeout: Duration) -> Result<Msg> {
+        self.call_with(
+            port,
+            move |reply| {
+                msg.push(reply);
+                msg
+            },
+            timeout,
+        )
+        .await
+    }
+
+    /// [`call`](Node::call) for a request whose reply port is not the last
+    /// element: `make` builds the message around the fresh reply port's ID.
+    ///
+    /// ```
+    /// use aemp::{msg, Node};
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> aemp::Result<()> {
+    /// let node = Node::builder().build().await?;
+    /// // Takes ["get", reply, key].
+    /// let store = node.port_builder().on("get", |ctx, m| {
+    ///     ctx.snd(&m.port(0)?, msg!["value", m.str(1)?.len()]);
+    ///     Ok(())
+    /// }).create();
+    /// let answer = node.call_with(&store, |reply| msg!["get", reply, "abc"], Duration::from_secs(5)).await?;
+    /// assert_eq!(answer, msg!["value", 3]);
+    /// # node.shutdown().await; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`call`](Node::call).
+    pub async fn call_with(
+        &self,
+        port: &PortId,
+        make: impl FnOnce(&PortId) -> Msg,
+        timeout: Duration,
+    ) -> Result<Msg> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let mut tx = Some(tx);
         let reply = self.port_with(move |ctx, m| {
@@ -342,8 +379,7 @@ impl Node {
             ctx.kil_self(Reason::normal());
         });
         let dead = self.dead(port);
-        msg.push(&reply);
-        self.snd(port, msg);
+        self.snd(port, make(&reply));
         let r = tokio::select! {
             r = rx => r.unwrap_or(Err(Error::Shutdown)),
             reason = dead => Err(Error::NoSuchPort(format!("{port}: {reason}"))),
