@@ -1,5 +1,6 @@
 //! The network layer: listeners, connections, the handshake, per-node send
-//! queues and remote monitors (SPEC A.2-A.9, Part B, C.1-C.3).
+//! queues and remote monitors (the book's protocol chapter describes the
+//! wire side).
 //!
 //! [`Net`] is the network state of one node; its rooms:
 //!
