@@ -73,7 +73,7 @@ pub async fn overflow(node: &Node) -> Reason {
 
 // ANCHOR: unreachable
 /// Messages to a node that cannot be reached: after `connect_timeout`,
-/// monitors fire with `unable to connect`.
+/// monitors fire with `unable to connect` and how the last attempt ended.
 ///
 /// # Errors
 /// When the node cannot start.
@@ -87,7 +87,10 @@ pub async fn unreachable() -> aemp::Result<Reason> {
     let death = node.dead(&port);
     node.snd(&port, msg!["hello?"]);
     let reason = death.await;
-    assert_eq!(reason, Reason::transport_error("nowhere", "unable to connect"));
+    assert_eq!(
+        reason,
+        Reason::transport_error("nowhere", "unable to connect (last attempt: no known address)")
+    );
     node.shutdown().await;
     Ok(reason)
 }
