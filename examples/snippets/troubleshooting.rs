@@ -73,7 +73,7 @@ pub async fn overflow(node: &Node) -> Reason {
 
 // ANCHOR: unreachable
 /// Messages to a node that cannot be reached: after `connect_timeout`,
-/// monitors fire with `unable to connect` and how the last attempt ended.
+/// monitors fire with `unable to connect`.
 ///
 /// # Errors
 /// When the node cannot start.
