@@ -49,6 +49,12 @@ pub(crate) trait Remote: Send + Sync {
     /// The nodes with a live link, sorted.
     fn up_nodes(&self) -> Vec<NodeId>;
 
+    /// The figures of the links to other nodes, sorted by node (none
+    /// without a network).
+    fn link_stats(&self) -> Vec<crate::stats::LinkStats> {
+        Vec::new()
+    }
+
     /// Closes every link (the node is shutting down).
     fn shutdown(&self);
 }

@@ -70,6 +70,7 @@ impl Net {
             aemp: hs.aemp,
             incarnation: hs.incarnation,
             dialer: hs.dialer,
+            about: hs.about,
         };
         let replaced = {
             let mut st = peer.st.lock();
@@ -146,23 +147,27 @@ impl Net {
         st.sock = None;
         st.writing = false;
         st.up = Some(up);
+        st.traffic.links += 1;
         peer.met.store(true, std::sync::atomic::Ordering::Release);
         st.out.clear();
         st.out.extend_from_slice(first);
         for m in opening {
-            if let Err(e) = framing.encode(&m.0, &mut st.out) {
-                tracing::error!("global message not encodable: {e}");
+            match framing.encode(&m.0, &mut st.out) {
+                Ok(()) => st.traffic.msgs_out += 1,
+                Err(e) => tracing::error!("global message not encodable: {e}"),
             }
         }
         let pending = std::mem::take(&mut st.pending);
         st.pending_bytes = 0;
         st.pending_since = None;
         for m in pending {
-            if let Err(e) = framing.encode(&m.0, &mut st.out) {
-                let dest = m.0.first().and_then(Value::as_str);
-                let (fire, reason) = unsendable(&peer.id, st, dest, &e);
-                self.fire_monitors(peer, fire, reason);
-            }
+            let Err(e) = framing.encode(&m.0, &mut st.out) else {
+                st.traffic.msgs_out += 1;
+                continue;
+            };
+            let dest = m.0.first().and_then(Value::as_str);
+            let (fire, reason) = unsendable(&peer.id, st, dest, &e);
+            self.fire_monitors(peer, fire, reason);
         }
         replaced
     }
@@ -241,7 +246,13 @@ impl Net {
             }
             let r = wr.write_all(&buf).await;
             last_write = Instant::now();
-            peer.st.lock().writing = false;
+            {
+                let mut st = peer.st.lock();
+                st.writing = false;
+                if r.is_ok() {
+                    st.traffic.bytes_out += buf.len() as u64;
+                }
+            }
             if let Err(e) = r {
                 return format!("write error: {e}");
             }
@@ -268,6 +279,9 @@ impl Net {
         let mut silence = peer_timeout.map(secs).map(Silence::new);
         // Bytes handed to the node since the node last caught up with us.
         let mut ahead = 0usize;
+        // Messages and bytes read since they were last added to the peer's
+        // figures (under its lock, taken after each read anyway).
+        let mut read = (0u64, 0u64);
         loop {
             let used = match decode_all(&shared, &peer.id, &mut *dec, &buf, &mut cmds) {
                 Ok(used) => used,
@@ -278,6 +292,8 @@ impl Net {
                 }
             };
             ahead += used;
+            read.0 += cmds.len() as u64;
+            read.1 += used as u64;
             shared.push_and_run(&mut cmds);
             if ahead > RECV_AHEAD {
                 // The node is behind: wait until it has handled what this
@@ -305,7 +321,9 @@ impl Net {
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return format!("read error: {e}"),
             }
-            if peer.st.lock().up.as_ref().map(|u| u.conn) != Some(conn) {
+            let mut st = peer.st.lock();
+            st.traffic.received(std::mem::take(&mut read));
+            if st.up.as_ref().map(|u| u.conn) != Some(conn) {
                 return "connection replaced".into();
             }
         }

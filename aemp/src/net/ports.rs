@@ -122,6 +122,10 @@ impl Remote for Net {
         Net::up_nodes(self)
     }
 
+    fn link_stats(&self) -> Vec<crate::stats::LinkStats> {
+        Net::link_stats(self)
+    }
+
     fn shutdown(&self) {
         self.close_all();
     }
