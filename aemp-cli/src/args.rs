@@ -56,7 +56,14 @@ pub(crate) enum Cmd {
     /// Show the supervision trees (aemp-supervisor) running on a node.
     Supervisors { node: String },
     /// Run a node from a profile until SIGINT or SIGTERM.
-    Run { profile: Option<String> },
+    Run {
+        profile: Option<String>,
+        /// Also serve the node's figures for Prometheus at http://ADDR/metrics (off by default).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
+    },
+    /// Serve a live web view of the network (nodes, links, groups, supervision trees) and print its address.
+    Observe(crate::observe::ObserveArgs),
     /// Set the node ID.
     Setnodeid { id: String },
     /// Remove the node ID.

@@ -56,6 +56,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Figures
+//! A node counts what it does, cheaply enough to leave on: [`Node::stats`]
+//! returns its ports, monitors, dispatcher queue and, per link, messages
+//! and bytes each way ([`NodeStats`], [`LinkStats`]);
+//! [`Node::remote_stats`] asks another node for its own; and
+//! [`Node::serve_metrics`] serves them in the Prometheus text format. The
+//! `aemp observe` tool shows them for a whole network, live, in a browser.
+//!
 //! ## Execution model
 //! Each node has one dispatcher task that owns its ports and runs their
 //! callbacks one at a time, in the order messages were queued. Callbacks are
