@@ -18,6 +18,7 @@ type Answer = (NodeId, Option<Report>, Option<BTreeMap<String, Value>>);
 
 /// Asks every node the observer is linked to, waiting at most `t` for each.
 pub(crate) async fn round(node: &Node, t: Duration) -> Observation {
+    let at = now();
     let linked: BTreeSet<NodeId> = node.up_nodes().into_iter().collect();
     let known: BTreeSet<NodeId> = node.known_nodes().into_iter().collect();
     // The observer's own links tell which nodes speak aemp's extensions.
@@ -27,7 +28,7 @@ pub(crate) async fn round(node: &Node, t: Duration) -> Observation {
     for id in &linked {
         asks.spawn(ask(node.clone(), id.clone(), aemp.contains(id), t));
     }
-    let mut obs = Observation { at: now(), linked, known, groups: node.groups(), ..Observation::default() };
+    let mut obs = Observation { at, linked, known, groups: node.groups(), ..Observation::default() };
     while let Some(answer) = asks.join_next().await {
         let Ok((id, report, sups)) = answer else { continue };
         if let Some(r) = report {

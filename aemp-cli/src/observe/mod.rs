@@ -74,7 +74,7 @@ pub(crate) async fn observe(node: &Node, args: &ObserveArgs, t: Duration) -> Res
         node.mon_nodes(move |ev| {
             let (n, up, reason) = match ev {
                 NodeEvent::Up(n) => (n, true, None),
-                NodeEvent::Down(n, r) => (n, false, Some(r.to_string())),
+                NodeEvent::Down(n, r) => (n, false, Some(reason_text(r))),
             };
             board.update(|v| v.node_event(collect::now(), n, up, reason));
             wake.notify_one();
@@ -125,4 +125,11 @@ fn watch_children(node: &Node, board: &Board, wake: &Arc<Notify>, watched: &mut 
         let guard = node.mon(&port, move |_r: Reason| wake.notify_one());
         watched.insert(p, guard);
     }
+}
+
+/// A reason as words: `transport_error, obs-b, connection closed by peer`.
+fn reason_text(r: &Reason) -> String {
+    let words: Vec<String> =
+        r.0.iter().map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned)).collect();
+    words.join(", ")
 }

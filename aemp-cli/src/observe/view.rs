@@ -58,6 +58,8 @@ struct Sample {
 #[derive(Debug, Default)]
 struct NodeView {
     up: bool,
+    /// When `up` last changed.
+    changed: f64,
     /// The figures last received, and when.
     stats: Option<(f64, NodeStats)>,
     /// Whether the node gives figures (`None`: not known yet).
@@ -72,6 +74,8 @@ struct ChildSeen {
     port: String,
     node: String,
     restarts: String,
+    /// The port it last ran with.
+    ran_as: String,
 }
 
 /// Everything the page shows.
@@ -125,6 +129,7 @@ impl View {
         let v = self.nodes.entry(node.clone()).or_default();
         if v.up != up {
             v.up = up;
+            v.changed = at;
             let text = match (up, reason) {
                 (true, _) => format!("{node} up"),
                 (false, Some(r)) => format!("{node} down: {r}"),
@@ -167,14 +172,20 @@ impl View {
                 l.ends[end] = figures.map(|f| (f.clone(), Rates::default()));
             }
         }
-        // Nodes no one knows any more and that are down (clients that left).
-        let gone: Vec<NodeId> = self.nodes.keys().filter(|n| !shown.contains(*n)).cloned().collect();
+        // Nodes no one knows any more and that are down (clients that left);
+        // one the observer just saw come up stays.
+        let gone: Vec<NodeId> =
+            self.nodes.iter().filter(|(n, v)| !shown.contains(*n) && !v.up).map(|(n, _)| n.clone()).collect();
         for n in gone {
             self.nodes.remove(&n);
         }
         for n in &shown {
-            let is_up = up.contains(n);
-            self.node_event(at, n, is_up, None);
+            // What the observer saw happen after the round began wins over
+            // what the round found.
+            if self.nodes.get(n).is_some_and(|v| v.changed > at) {
+                continue;
+            }
+            self.node_event(at, n, up.contains(n), None);
         }
         for (node, report) in obs.reports {
             let v = self.nodes.entry(node.clone()).or_default();
@@ -223,8 +234,13 @@ impl View {
                 Report::UpNodes(_) => v.aemp = Some(false),
             }
         }
-        // A link whose two ends are down is not shown.
+        // A link whose two ends are down is not shown; one with an end down
+        // is down.
         links.retain(|(a, b), _| up.contains(a) || up.contains(b));
+        let is_up = |n: &NodeId| self.nodes.get(n).is_some_and(|v| v.up);
+        for ((a, b), l) in links.iter_mut() {
+            l.up &= is_up(a) && is_up(b);
+        }
         self.links = links;
         self.groups = obs.groups;
         self.apply_supervisors(at, obs.supervisors, &up);
@@ -262,14 +278,15 @@ impl View {
             }
             for c in children_of(info) {
                 let id = field(c, "id");
-                let now = ChildSeen {
+                let mut now = ChildSeen {
                     status: field(c, "status"),
                     port: field(c, "port"),
                     node: field(c, "node"),
                     restarts: field(c, "total_restarts"),
+                    ran_as: String::new(),
                 };
                 let key = (port.clone(), id.clone());
-                if let Some(text) = child_change(&id, self.children.get(&key), &now) {
+                if let Some(text) = child_change(&id, self.children.get(&key), &mut now) {
                     events.push(("child", text));
                 }
                 seen.insert(key, now);
@@ -296,7 +313,15 @@ impl View {
                 let history: Vec<Json> = v
                     .history
                     .iter()
-                    .map(|s| json!([s.at, s.msgs_per_s, s.queue, s.bytes_in_per_s, s.bytes_out_per_s]))
+                    .map(|s| {
+                        json!([
+                            round3(s.at),
+                            round3(s.msgs_per_s),
+                            s.queue,
+                            round3(s.bytes_in_per_s),
+                            round3(s.bytes_out_per_s)
+                        ])
+                    })
                     .collect();
                 let mut members: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
                 for (g, ports) in &self.groups {
@@ -355,23 +380,27 @@ impl View {
     }
 }
 
-/// What changed for a child since it was last seen, as an event's text.
-fn child_change(id: &str, before: Option<&ChildSeen>, now: &ChildSeen) -> Option<String> {
-    let place = |c: &ChildSeen| if c.node.is_empty() { String::new() } else { format!(" on {}", c.node) };
+/// Three decimals are enough for the page.
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// What changed for a child since it was last seen, as an event's text;
+/// notes in `now` the port it runs with. A child that runs again with
+/// another port has restarted, whatever the rounds saw in between.
+fn child_change(id: &str, before: Option<&ChildSeen>, now: &mut ChildSeen) -> Option<String> {
+    let running = now.status == "running";
+    let place = if now.node.is_empty() { String::new() } else { format!(" on {}", now.node) };
+    let ran_as = before.map(|b| b.ran_as.clone()).unwrap_or_default();
+    now.ran_as = if running { now.port.clone() } else { ran_as.clone() };
     let Some(before) = before else {
-        return Some(format!("child {id} {}{}", now.status, place(now)));
+        return Some(format!("child {id} {}{place}", now.status));
     };
-    if before == now {
-        return None;
-    }
-    if before.restarts != now.restarts && now.status == "running" {
-        return Some(format!("child {id} restarted{} (restarts: {})", place(now), now.restarts));
+    if running && !ran_as.is_empty() && ran_as != now.port {
+        return Some(format!("child {id} restarted{place} (restarts: {})", now.restarts));
     }
     if before.status != now.status {
-        return Some(format!("child {id} {} -> {}{}", before.status, now.status, place(now)));
-    }
-    if before.port != now.port && now.status == "running" {
-        return Some(format!("child {id} started again{}", place(now)));
+        return Some(format!("child {id} {} -> {}{place}", before.status, now.status));
     }
     None
 }
@@ -473,6 +502,20 @@ mod tests {
     }
 
     #[test]
+    fn a_round_that_began_before_a_node_went_down_does_not_bring_it_back() {
+        let mut v = View::new(&id("anon/me"));
+        v.apply(round(1.0, &["a", "b"], vec![("a", stats("a", 1, &["b"])), ("b", stats("b", 1, &["a"]))]));
+        v.node_event(5.0, &id("b"), false, None);
+        // Asked at 4.0, before b died: a still had its link to b.
+        v.apply(round(4.0, &["a", "b"], vec![("a", stats("a", 2, &["b"]))]));
+        let j = v.to_json();
+        assert_eq!(node(&j, "b")["up"], json!(false));
+        assert_eq!(j["links"][0]["up"], json!(false), "a link to a node that is down is down");
+        let ups = j["events"].as_array().unwrap().iter().filter(|e| e["text"] == "b up").count();
+        assert_eq!(ups, 1, "{j}");
+    }
+
+    #[test]
     fn a_child_that_moves_after_its_node_is_lost_makes_a_restart_event() {
         let sup = |node: &str, status: &str, restarts: u32| -> BTreeMap<NodeId, BTreeMap<String, Value>> {
             let info: Value = json!({
@@ -488,6 +531,7 @@ mod tests {
         v.apply(with(1.0, sup("b", "running", 0)));
         assert_eq!(v.child_ports(), vec!["b#p0".to_owned()]);
         v.apply(with(2.0, sup("", "backoff", 0)));
+        v.apply(with(2.5, sup("c", "starting", 1)));
         v.apply(with(3.0, sup("c", "running", 1)));
         // A round in which the supervisor's node did not answer keeps the tree.
         v.apply(with(4.0, BTreeMap::new()));

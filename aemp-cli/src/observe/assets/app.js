@@ -78,7 +78,8 @@
       const last = lastSample(n);
       const state = n.up ? "up" : "down";
       const mons = st ? st.monitors.local + " / " + st.monitors.from_peers + " / " + st.monitors.on_peers : "–";
-      return h("tr", { "data-node": n.id, "data-state": state, class: n.id === sel ? "selected" : null, onclick: () => select(n.id) },
+      const cls = [n.id === sel ? "selected" : "", n.up ? "" : "stale"].join(" ").trim() || null;
+      return h("tr", { "data-node": n.id, "data-state": state, class: cls, onclick: () => select(n.id) },
         h("td", {}, n.id),
         h("td", {}, badge(state, state), n.aemp === false ? h("span", { class: "muted" }, " no figures") : null),
         h("td", { class: "num" }, st ? duration(st.uptime) : "–"),
@@ -155,7 +156,8 @@
       const label = n.id.length > 24 ? n.id.slice(0, 22) + "…" : n.id;
       return s("g", { class: "node " + (n.up ? "up" : "down") + (n.id === sel ? " selected" : ""), "data-node": n.id, onclick: () => select(n.id) },
         s("circle", { cx: x, cy: y, r: 14 }, s("title", {}, n.id)),
-        s("text", { x, y: y + 28 }, label));
+        // Labels outside the circle of nodes, away from the links.
+        s("text", { x, y: y < cy - 1 ? y - 20 : y + 28 }, label));
     });
     fill(svg, lines, nodes);
   }
