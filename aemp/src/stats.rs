@@ -6,8 +6,9 @@
 //! The counters cost next to nothing, so they are always on: the
 //! dispatcher keeps its own in plain fields of its state (only it writes
 //! them), and each link counts what it carries in its peer's state, under
-//! the lock its send path and reader take anyway. The rest (ports,
-//! monitors, groups) is counted when the figures are asked for.
+//! the lock the send path holds anyway and once per batch of messages
+//! read. The rest (ports, monitors, groups) is counted when the figures
+//! are asked for.
 //!
 //! On the wire, the node port answers `["", "aemp_stats", reply, @prefix]`
 //! with `[@prefix, stats]`, `stats` being the map of

@@ -279,9 +279,6 @@ impl Net {
         let mut silence = peer_timeout.map(secs).map(Silence::new);
         // Bytes handed to the node since the node last caught up with us.
         let mut ahead = 0usize;
-        // Messages and bytes read since they were last added to the peer's
-        // figures (under its lock, taken after each read anyway).
-        let mut read = (0u64, 0u64);
         loop {
             let used = match decode_all(&shared, &peer.id, &mut *dec, &buf, &mut cmds) {
                 Ok(used) => used,
@@ -292,8 +289,9 @@ impl Net {
                 }
             };
             ahead += used;
-            read.0 += cmds.len() as u64;
-            read.1 += used as u64;
+            if used > 0 {
+                peer.st.lock().traffic.received((cmds.len() as u64, used as u64));
+            }
             shared.push_and_run(&mut cmds);
             if ahead > RECV_AHEAD {
                 // The node is behind: wait until it has handled what this
@@ -321,9 +319,7 @@ impl Net {
                 Some(Ok(_)) => {}
                 Some(Err(e)) => return format!("read error: {e}"),
             }
-            let mut st = peer.st.lock();
-            st.traffic.received(std::mem::take(&mut read));
-            if st.up.as_ref().map(|u| u.conn) != Some(conn) {
+            if peer.st.lock().up.as_ref().map(|u| u.conn) != Some(conn) {
                 return "connection replaced".into();
             }
         }

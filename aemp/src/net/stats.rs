@@ -1,7 +1,9 @@
 //! What a node's links carry and what they are: counters kept in each
-//! peer's state, under the lock the send path and the reader take anyway
-//! (so counting adds no lock and no atomic operation), and the figures of
-//! [`LinkStats`] made from them.
+//! peer's state, under its lock (plain fields, no atomic operation): the
+//! send path counts under the lock it holds to encode a message, the
+//! writer under the one it takes after a write, the reader takes it once
+//! per batch of messages it read. And the figures of [`LinkStats`] made
+//! from them.
 //!
 //! Takes one peer's lock at a time (see `peers.rs`).
 
