@@ -42,6 +42,8 @@ impl Browser {
         cmd.args([
             "--headless",
             "--disable-gpu",
+            // Containers often have a small /dev/shm.
+            "--disable-dev-shm-usage",
             "--no-first-run",
             "--no-default-browser-check",
             "--disable-extensions",

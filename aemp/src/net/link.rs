@@ -70,7 +70,7 @@ impl Net {
             aemp: hs.aemp,
             incarnation: hs.incarnation,
             dialer: hs.dialer,
-            about: hs.about,
+            about: Box::new(hs.about),
         };
         let replaced = {
             let mut st = peer.st.lock();

@@ -31,8 +31,9 @@ pub(super) struct Up {
     pub(super) incarnation: Option<String>,
     /// Who dialled this connection.
     pub(super) dialer: NodeId,
-    /// What the link is, for its figures (see `stats.rs`).
-    pub(super) about: super::stats::LinkAbout,
+    /// What the link is, for its figures (see `stats.rs`; boxed, so that
+    /// the state the send path reads stays compact).
+    pub(super) about: Box<super::stats::LinkAbout>,
 }
 
 #[derive(Default)]
