@@ -154,6 +154,34 @@ async fn p34_a_minimal_json_peer_authenticates_with_hmac_md6_and_talks() {
     node.shutdown().await;
 }
 
+/// `aemp_stats` is an aemp request (a 0.9 node logs it as unknown and does
+/// not answer), but any peer may send it: the answer is plain JSON, and
+/// the node describes that peer's link as a 0.9 one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_peer_asks_for_the_figures_and_its_link_is_described_as_a_0_9_one() {
+    let node = server().await;
+    let mut raw = Raw::connect(&node).await;
+    let l1 = "aemp;0;pyraw;hmac_md6_64_256;json;provider=py-raw-0;timeout=30";
+    raw.authenticate_as_0_9(l1).await;
+    raw.send("[\"\",\"aemp_stats\",\"pyraw#r\",\"tag\"]\n").await;
+    let mut r = JsonReader::new(Limits::default());
+    let answer = loop {
+        let m = raw.msg(&mut r).await.expect("an answer");
+        if m.first().and_then(Value::as_str) == Some("r") {
+            break m;
+        }
+    };
+    assert_eq!(answer[1], Value::from("tag"));
+    let stats = aemp::NodeStats::from_value(&answer[2]).unwrap();
+    assert_eq!(stats.node.as_str(), "aemp-server");
+    let link = stats.links.iter().find(|l| l.peer.as_str() == "pyraw").expect("the raw peer's link");
+    assert!(link.up && !link.aemp && !link.tls, "{link:?}");
+    assert_eq!(link.recv_framing.as_deref(), Some("json"));
+    assert_eq!(link.auth.as_deref(), Some("hmac_md6_64_256"));
+    assert!(link.messages_received >= 1, "{link:?}");
+    node.shutdown().await;
+}
+
 // The refusals (wrong secret, cleartext, version 1, storable only, our own
 // node ID, oversized lines, a handshake that never ends) are in hostile.rs,
 // with the reason each one logs.

@@ -85,7 +85,12 @@ pub(crate) enum Cmd {
     Run {
         /// The profile (default: the host name).
         profile: Option<String>,
+        /// Also serve the node's figures for Prometheus at http://ADDR/metrics (off by default).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<String>,
     },
+    /// Serve a live web view of the network (nodes, links, groups, supervision trees) and print its address.
+    Observe(crate::observe::ObserveArgs),
     /// Set the node ID.
     Setnodeid {
         /// The node ID (`anon/` for a random one).

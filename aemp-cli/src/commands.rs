@@ -187,7 +187,7 @@ pub(crate) async fn run(cli: Cli) -> Res {
             node.shutdown().await;
             r
         }
-        Cmd::Run { profile } => {
+        Cmd::Run { profile, metrics } => {
             if let Some(c) = &cli.config {
                 std::env::set_var("AEMP_CONFIG", c);
             }
@@ -195,10 +195,20 @@ pub(crate) async fn run(cli: Cli) -> Res {
                 aemp::initialise_node(profile.as_deref().unwrap_or("")).await.map_err(|e| e.to_string())?;
             tracing::info!(node = %node.id(), listen = ?node.listen_addrs(), "node running");
             eprintln!("aemp: node {} running on {:?}", node.id(), node.listen_addrs());
+            if let Some(addr) = metrics {
+                let at = node.serve_metrics(addr).await.map_err(|e| e.to_string())?;
+                eprintln!("aemp: metrics at http://{at}/metrics");
+            }
             wait_for_signal().await;
             tracing::info!("shutting down");
             node.shutdown().await;
             Ok(())
+        }
+        Cmd::Observe(args) => {
+            let node = client(&cli).await?;
+            let r = crate::observe::observe(&node, args, timeout(&cli)).await;
+            node.shutdown().await;
+            r
         }
         other => configure(&cli, None, other),
     }
@@ -309,7 +319,7 @@ fn print_conn(ev: &ConnEvent, json: bool) {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn wait_for_signal() {
+pub(crate) async fn wait_for_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -107,8 +107,8 @@ fn hide(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
-/// A random 43-character alphanumeric secret.
-fn random_secret() -> String {
+/// A random 43-character alphanumeric secret (also `aemp observe`'s token).
+pub(crate) fn random_secret() -> String {
     use rand::Rng;
     const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut r = rand::rng();

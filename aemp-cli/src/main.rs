@@ -3,12 +3,14 @@
 //!
 //! `args` holds the command line (clap), `commands` runs the client
 //! commands and `aemp run`, `supervisors` prints the supervision trees,
-//! and `configure` edits the configuration file.
+//! `observe` serves the live web view, and `configure` edits the
+//! configuration file.
 
 mod args;
 mod commands;
 mod configure;
 mod events;
+mod observe;
 mod supervisors;
 
 use std::path::PathBuf;

@@ -346,6 +346,8 @@ pub(crate) struct Core {
     /// Monitors on the node port: it lives as long as the node, so they
     /// fire when the node shuts down.
     node_port_mons: Vec<(u64, Action)>,
+    /// The dispatcher's own figures (plain fields: only it writes them).
+    pub(crate) counters: crate::stats::Counters,
 }
 
 /// How many failed spawns are remembered for later `mon1` requests.
@@ -364,6 +366,7 @@ impl Core {
             spawning: None,
             remote_mons: HashMap::new(),
             node_port_mons: Vec::new(),
+            counters: crate::stats::Counters::new(),
         }
     }
 
@@ -436,6 +439,7 @@ impl Core {
         let shared = self.shared.clone();
         let mut batch = std::mem::take(&mut self.spare);
         std::mem::swap(&mut *shared.queue.lock(), &mut batch);
+        self.counters.saw_queue(batch.len() + self.run.len());
         let worked = !batch.is_empty() || !self.run.is_empty();
         if self.run.is_empty() {
             // Handle the batch in place; sends it causes go to `run`, after it.
@@ -464,7 +468,10 @@ impl Core {
 
     pub(crate) fn exec(&mut self, cmd: Cmd) {
         match cmd {
-            Cmd::Deliver(key, msg) => self.deliver(key, msg),
+            Cmd::Deliver(key, msg) => {
+                self.counters.dispatched += 1;
+                self.deliver(key, msg)
+            }
             Cmd::Create(n, h) => {
                 self.nums.insert(n, PortEntry::new(h));
             }
@@ -838,6 +845,29 @@ impl Core {
             self.kill(&key, reason);
         }
         self.spawning = outer;
+    }
+}
+
+impl Core {
+    /// The node's ports and the monitors on them, for its figures: walks
+    /// every port.
+    pub(crate) fn census(&self) -> crate::stats::Census {
+        let mut c = crate::stats::Census {
+            ports: self.port_count(),
+            named_ports: self.names.keys().map(|k| k.to_string()).collect(),
+            ..Default::default()
+        };
+        c.named_ports.sort();
+        for e in self.nums.values().chain(self.names.values()) {
+            for (_, a) in e.links.iter().flat_map(|l| &l.monitors) {
+                match a {
+                    Action::Remote(_) => c.monitors_from_peers += 1,
+                    _ => c.monitors_local += 1,
+                }
+            }
+        }
+        c.queue_depth = self.run.len() + self.shared.queue.lock().len();
+        c
     }
 }
 

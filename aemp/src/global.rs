@@ -550,6 +550,13 @@ impl Node {
             .unwrap_or_default()
     }
 
+    /// Every Global group this node knows of, with its members, by name.
+    pub fn groups(&self) -> BTreeMap<String, Vec<PortId>> {
+        let Some(global) = self.shared().global().cloned() else { return BTreeMap::new() };
+        let st = global.st.lock();
+        st.groups.iter().filter(|(_, m)| !m.is_empty()).map(|(g, m)| (g.clone(), m.clone())).collect()
+    }
+
     /// Calls `f` for every change of a group's membership (joins and
     /// leaves), starting with a `Joined` for each current member. Returns
     /// an ID for [`Node::unmon_group`].

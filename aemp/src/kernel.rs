@@ -107,6 +107,10 @@ pub(crate) fn handle(core: &mut Core, from: Option<&NodeId>, mut msg: Msg) {
             }
         }
         SPAWN => spawn_request(core, from, args),
+        crate::stats::STATS_REQUEST => {
+            let Ok(reply) = args.port(0) else { return bad(from, &tag) };
+            crate::stats::answer(core, &reply, args.rest(1));
+        }
         other => {
             tracing::warn!(from = ?from.map(NodeId::as_str), tag = other, "unknown node-port request ignored");
         }

@@ -56,6 +56,14 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Figures
+//! A node counts what it does, cheaply enough to leave on: [`Node::stats`]
+//! returns its ports, monitors, dispatcher queue and, per link, messages
+//! and bytes each way ([`NodeStats`], [`LinkStats`]);
+//! [`Node::remote_stats`] asks another node for its own; and
+//! [`Node::serve_metrics`] serves them in the Prometheus text format. The
+//! `aemp observe` tool shows them for a whole network, live, in a browser.
+//!
 //! ## Execution model
 //! Each node has one dispatcher task that owns its ports and runs their
 //! callbacks one at a time, in the order messages were queued. Callbacks are
@@ -70,6 +78,7 @@ mod global;
 mod id;
 mod inbox;
 mod kernel;
+mod metrics;
 mod monitor;
 mod net;
 mod node;
@@ -78,6 +87,7 @@ mod reason;
 mod remote;
 mod seqtable;
 mod ser;
+mod stats;
 pub mod tls;
 mod typed;
 mod util;
@@ -95,6 +105,7 @@ pub use crate::node::{Node, NodeBuilder, TimerGuard};
 pub use crate::port::{CallbackResult, Ctx, PortBuilder, Psub};
 pub use crate::reason::Reason;
 pub use crate::ser::to_value;
+pub use crate::stats::{LinkStats, MonitorCounts, NodeStats};
 pub use crate::typed::{Message, TypedPortId};
 pub use crate::value::{Bytes, Map, Msg, MsgIntoIter, Value};
 pub use aemp_macros::AempMessage;

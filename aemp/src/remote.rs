@@ -53,6 +53,12 @@ pub(crate) trait Remote: Send + Sync {
     /// link has come up since.
     fn last_failure(&self, node: &NodeId) -> Option<String>;
 
+    /// The figures of the links to other nodes, sorted by node (none
+    /// without a network).
+    fn link_stats(&self) -> Vec<crate::stats::LinkStats> {
+        Vec::new()
+    }
+
     /// Closes every link (the node is shutting down).
     fn shutdown(&self);
 }

@@ -46,6 +46,11 @@ impl<V> SeqTable<V> {
         self.in_ring + self.overflow.len()
     }
 
+    /// Every value, in no particular order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
+        self.ring.iter().flatten().chain(self.overflow.values())
+    }
+
     pub(crate) fn get_mut(&mut self, n: u64) -> Option<&mut V> {
         match self.index(n) {
             Some(i) => self.ring[i].as_mut(),

@@ -21,6 +21,7 @@ use super::config::secs;
 use super::framing::Framing;
 use super::link::LiveLink;
 use super::negotiate::{self, Local, Plan};
+use super::stats::LinkAbout;
 use super::stream::{Link, Prefixed};
 use super::{Net, Peer};
 use crate::error::{Error, Result};
@@ -166,6 +167,7 @@ impl Net {
         claimed: &mut Claimed,
     ) -> Result<(Handshaken, Arc<Peer>)> {
         let Greeted { l1, l2, mut unsent, mut lines, conn, decided, .. } = greeted;
+        let remote = sock.peer_addr().ok();
         let mut stream = Link::Plain(sock);
         let decided_early = decided.is_some();
         let decided = match decided {
@@ -234,6 +236,7 @@ impl Net {
                 incarnation: d.greeting.incarnation().map(str::to_owned),
                 dialer: d.dialer,
                 first: unsent,
+                about: LinkAbout::new(remote, &ra, d.plan.tls_on, recv_framing),
             },
             peer,
         ))
@@ -364,6 +367,8 @@ pub(super) struct Handshaken {
     /// Handshake bytes still to go out ahead of any message (our auth line,
     /// when it waited for the peer's to be checked).
     pub(super) first: Vec<u8>,
+    /// What the link is, for its figures.
+    pub(super) about: LinkAbout,
 }
 
 /// Reads handshake lines, keeping what follows them.

@@ -70,6 +70,7 @@ impl Net {
             aemp: hs.aemp,
             incarnation: hs.incarnation,
             dialer: hs.dialer,
+            about: Box::new(hs.about),
         };
         let replaced = {
             let mut st = peer.st.lock();
@@ -147,23 +148,27 @@ impl Net {
         st.writing = false;
         self.failures.lock().remove(&peer.id);
         st.up = Some(up);
+        st.traffic.links += 1;
         peer.met.store(true, std::sync::atomic::Ordering::Release);
         st.out.clear();
         st.out.extend_from_slice(first);
         for m in opening {
-            if let Err(e) = framing.encode(&m.0, &mut st.out) {
-                tracing::error!("global message not encodable: {e}");
+            match framing.encode(&m.0, &mut st.out) {
+                Ok(()) => st.traffic.msgs_out += 1,
+                Err(e) => tracing::error!("global message not encodable: {e}"),
             }
         }
         let pending = std::mem::take(&mut st.pending);
         st.pending_bytes = 0;
         st.pending_since = None;
         for m in pending {
-            if let Err(e) = framing.encode(&m.0, &mut st.out) {
-                let dest = m.0.first().and_then(Value::as_str);
-                let (fire, reason) = unsendable(&peer.id, st, dest, &e);
-                self.fire_monitors(peer, fire, reason);
-            }
+            let Err(e) = framing.encode(&m.0, &mut st.out) else {
+                st.traffic.msgs_out += 1;
+                continue;
+            };
+            let dest = m.0.first().and_then(Value::as_str);
+            let (fire, reason) = unsendable(&peer.id, st, dest, &e);
+            self.fire_monitors(peer, fire, reason);
         }
         replaced
     }
@@ -242,7 +247,13 @@ impl Net {
             }
             let r = wr.write_all(&buf).await;
             last_write = Instant::now();
-            peer.st.lock().writing = false;
+            {
+                let mut st = peer.st.lock();
+                st.writing = false;
+                if r.is_ok() {
+                    st.traffic.bytes_out += buf.len() as u64;
+                }
+            }
             if let Err(e) = r {
                 return format!("write error: {e}");
             }
@@ -279,6 +290,9 @@ impl Net {
                 }
             };
             ahead += used;
+            if used > 0 {
+                peer.st.lock().traffic.received((cmds.len() as u64, used as u64));
+            }
             shared.push_and_run(&mut cmds);
             if ahead > RECV_AHEAD {
                 // The node is behind: wait until it has handled what this

@@ -18,6 +18,7 @@
 //! | `claim.rs` | which connection becomes the link when both sides dial (pure rule, applied under the peer's lock) |
 //! | `link.rs` | a live link: becoming it, its reader and writer, routing what arrives |
 //! | `stream.rs` | byte-stream adapters (plain or TLS, bytes read ahead) |
+//! | `stats.rs` | what each link carried and what it is, for [`crate::NodeStats`] |
 //!
 //! Locks: a peer's state (`Peer::st`), then Global's state (taken by
 //! [`LinkEvents::opening_messages`] under the peer's lock), then the
@@ -41,6 +42,7 @@ mod negotiate;
 mod peers;
 mod ports;
 mod send;
+mod stats;
 mod stream;
 
 use std::collections::HashMap;

@@ -31,6 +31,9 @@ pub(super) struct Up {
     pub(super) incarnation: Option<String>,
     /// Who dialled this connection.
     pub(super) dialer: NodeId,
+    /// What the link is, for its figures (see `stats.rs`; boxed, so that
+    /// the state the send path reads stays compact).
+    pub(super) about: Box<super::stats::LinkAbout>,
 }
 
 #[derive(Default)]
@@ -67,6 +70,8 @@ pub(super) struct PeerState {
     /// Removed from the peers' map (a node that left): whoever still holds
     /// this entry must take the node's current one instead.
     pub(super) forgotten: bool,
+    /// What the links to this node carried (counted under this lock).
+    pub(super) traffic: super::stats::Traffic,
 }
 
 /// Everything about one remote node: its link, what is queued for it, the

@@ -126,6 +126,10 @@ impl Remote for Net {
         self.failures.lock().get(node).cloned()
     }
 
+    fn link_stats(&self) -> Vec<crate::stats::LinkStats> {
+        Net::link_stats(self)
+    }
+
     fn shutdown(&self) {
         self.close_all();
     }

@@ -99,6 +99,7 @@ impl Net {
             self.fire_monitors(peer, fire, reason);
             return;
         }
+        st.traffic.msgs_out += 1;
         if st.out.len() > self.cfg.send_queue_limit {
             drop(st);
             self.fail(peer, conn, "send queue limit exceeded");
@@ -149,6 +150,7 @@ impl Net {
             }
         };
         st.out.drain(..written);
+        st.traffic.bytes_out += written as u64;
         let rest = !st.out.is_empty();
         let conn = st.up.as_ref().map(|u| u.conn);
         drop(st);
