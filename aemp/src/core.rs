@@ -433,6 +433,7 @@ impl Core {
         let mut batch = std::mem::take(&mut self.spare);
         std::mem::swap(&mut *shared.queue.lock(), &mut batch);
         let worked = !batch.is_empty() || !self.run.is_empty();
+        let taken = batch.len();
         if self.run.is_empty() {
             // Handle the batch in place; sends it causes go to `run`, after it.
             for cmd in batch.drain(..) {
@@ -441,8 +442,11 @@ impl Core {
         } else {
             self.run.extend(batch.drain(..));
         }
-        // Give back the memory of a burst once it is handled.
-        self.spare = if batch.capacity() > 65_536 { Vec::with_capacity(1024) } else { batch };
+        // Keep the batch's memory for the next swap while commands stream
+        // in: a fresh vector for each batch would make a fast sender grow
+        // it again, page by page (page faults cost it more than the sends).
+        // Give it back once a step finds little work: the burst is over.
+        self.spare = if batch.capacity() > 65_536 && taken < 1024 { Vec::with_capacity(1024) } else { batch };
         let mut budget = budget;
         while budget > 0 {
             let Some(cmd) = self.run.pop_front() else { break };
@@ -890,6 +894,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         // spin when messages keep coming.
         if idle_spins < IDLE_SPINS {
             idle_spins += 1;
+            // Let the tasks that this step woke run first: tokio puts a task
+            // woken from here in this worker's LIFO slot, which no other
+            // worker may take, so spinning now would hold it back (a
+            // `Node::call` waited out the whole spin for its reply).
+            tokio::task::yield_now().await;
             shared.hint.store(false, Ordering::Relaxed);
             for _ in 0..SPIN_ROUNDS {
                 if shared.hint.load(Ordering::Relaxed) {

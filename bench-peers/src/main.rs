@@ -7,6 +7,7 @@
 //! cargo run --release --manifest-path bench-peers/Cargo.toml
 //! cargo run --release --manifest-path bench-peers/Cargo.toml -- --rounds 5
 //! cargo run --release --manifest-path bench-peers/Cargo.toml -- --quick   # small counts, a check that it runs
+//! cargo run --release --manifest-path bench-peers/Cargo.toml -- aemp tokio one-way   # some cells only
 //! ```
 //!
 //! Every library runs each workload in every round, the libraries taking
@@ -149,6 +150,21 @@ struct Options {
     rounds: usize,
     sizes: Sizes,
     quick: bool,
+    /// Words that pick rows and libraries (all when empty).
+    only: Vec<String>,
+}
+
+impl Options {
+    /// Whether the cell of this row and library is to be measured: every
+    /// word given names a library or a word of a row's title, and a row or
+    /// library is kept when a word picks it or no word picks any of its kind.
+    fn wanted(&self, row: Row, lib: &str) -> bool {
+        let names: Vec<&'static str> = libs::all().iter().map(|l| l.name()).collect();
+        let (lib_words, row_words): (Vec<&String>, Vec<&String>) =
+            self.only.iter().partition(|w| names.iter().any(|n| n.starts_with(w.as_str())));
+        (lib_words.is_empty() || lib_words.iter().any(|w| lib.starts_with(w.as_str())))
+            && (row_words.is_empty() || row_words.iter().any(|w| row.title().contains(w.as_str())))
+    }
 }
 
 fn options() -> Options {
@@ -165,7 +181,16 @@ fn options() -> Options {
     } else {
         Sizes { messages: 2_000_000, round_trips: 200_000, calls: 100_000, actors: 100_000 }
     };
-    Options { rounds, sizes, quick }
+    let mut only = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--rounds" {
+            it.next();
+        } else if !a.starts_with("--") {
+            only.push(a.clone());
+        }
+    }
+    Options { rounds, sizes, quick, only }
 }
 
 fn main() {
@@ -187,6 +212,9 @@ fn main() {
             // always the one that runs right after a given other.
             for k in 0..libs.len() {
                 let l = (k + round) % libs.len();
+                if !opts.wanted(*row, libs[l].name()) {
+                    continue;
+                }
                 let v = row.measure(&*libs[l], opts.sizes);
                 let cell = &mut best[r][l];
                 *cell = Some(match *cell {
@@ -206,11 +234,16 @@ fn main() {
     }
     println!();
     for (r, row) in Row::ALL.iter().enumerate() {
+        if best[r].iter().all(Option::is_none) {
+            continue;
+        }
         print!("{:<name_w$}", row.title());
-        let ours = best[r][0].unwrap_or(f64::NAN);
         for (l, v) in best[r].iter().enumerate() {
-            let v = v.unwrap_or(f64::NAN);
-            let cell = if l == 0 { row.format(v) } else { format!("{} ({:.2}x)", row.format(v), v / ours) };
+            let cell = match (v, best[r][0]) {
+                (None, _) => "-".to_owned(),
+                (Some(v), Some(ours)) if l > 0 => format!("{} ({:.2}x)", row.format(*v), v / ours),
+                (Some(v), _) => row.format(*v),
+            };
             print!("  {cell:>col_w$}");
         }
         println!();
