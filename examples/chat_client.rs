@@ -12,6 +12,7 @@
 //! reach public nodes, which is all a chat client needs). End of input
 //! (Ctrl-D) leaves the chat.
 
+// ANCHOR: imports
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use aemp::{Node, TypedPortId};
 use aemp_examples::chat::{self, typed};
 use aemp_examples::cli::{init_logging, NodeArgs};
 use tokio::sync::mpsc::UnboundedReceiver;
+// ANCHOR_END: imports
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -4,11 +4,13 @@
 //!
 //! `cargo run --example chat_local`
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use aemp::{msg, NetConfig, Node};
 use aemp_examples::chat;
 use tokio::sync::mpsc::UnboundedReceiver;
+// ANCHOR_END: imports
 
 type Res<T = ()> = Result<T, Box<dyn std::error::Error>>;
 

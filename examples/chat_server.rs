@@ -10,10 +10,12 @@
 //! Without `--bind` (and without `--profile`) it listens on
 //! 127.0.0.1:4040. It runs until Ctrl-C.
 
+// ANCHOR: imports
 use std::process::ExitCode;
 
 use aemp_examples::chat::{self, typed};
 use aemp_examples::cli::{init_logging, NodeArgs};
+// ANCHOR_END: imports
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -5,11 +5,13 @@
 //!
 //! `cargo run --example chat_typed`
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use aemp::{msg, NetConfig, Node, TypedPortId};
 use aemp_examples::chat::{self, typed};
 use tokio::sync::mpsc::UnboundedReceiver;
+// ANCHOR_END: imports
 
 type Res<T = ()> = Result<T, Box<dyn std::error::Error>>;
 

@@ -3,8 +3,11 @@
 //!
 //! `[--profile NAME] [--id ID] [--bind IP:PORT]... [--seed HOST:PORT]... [--secret S] [--nick NICK]`
 
+// ANCHOR: imports
 use aemp::{NetConfig, Node};
+// ANCHOR_END: imports
 
+// ANCHOR: node_args
 /// Parsed arguments.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct NodeArgs {
@@ -23,6 +26,7 @@ pub struct NodeArgs {
     /// `--nick NICK`: the chat nickname (client only).
     pub nick: Option<String>,
 }
+// ANCHOR_END: node_args
 
 impl NodeArgs {
     /// Parses the arguments after the program name.

@@ -4,10 +4,12 @@
 //!
 //! Run it with `cargo run --example demo`.
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use aemp::{msg, NetConfig, Node, Reason};
 use aemp_supervisor::{ChildSpec, EventKind, EventStream, Strategy, Supervisor, SupervisorSpec};
+// ANCHOR_END: imports
 
 fn net(seeds: Vec<String>) -> NetConfig {
     let mut c = NetConfig::default();
@@ -23,16 +25,14 @@ fn net(seeds: Vec<String>) -> NetConfig {
 fn counter_init(ctx: &mut aemp::Ctx<'_>, args: aemp::Msg) -> aemp::Result<()> {
     let mut total: i64 = args.get(0)?;
     let me = ctx.self_id();
-    ctx.rcv(&me, move |ctx, m| -> aemp::Result<()> {
-        match m.tag() {
-            Some("add") => {
-                total += m.get::<i64>(1)?;
-                ctx.snd(&m.port(2)?, msg!["total", total]);
-                Ok(())
-            }
-            Some("crash") => Err(aemp::Error::die("asked to crash")),
-            _ => Ok(()),
+    ctx.rcv(&me, move |ctx, m| match m.tag() {
+        Some("add") => {
+            total += m.get::<i64>(1)?;
+            ctx.snd(&m.port(2)?, msg!["total", total]);
+            Ok(())
         }
+        Some("crash") => Err(aemp::Error::die("asked to crash")),
+        _ => Ok(()),
     });
     Ok(())
 }
@@ -54,7 +54,7 @@ async fn main() -> aemp::Result<()> {
     println!("   client {} listens on {}", client.id(), client.listen_addrs()[0]);
 
     step("a message from the client to a port on the seed, and the answer");
-    let echo = seed.port_with(|ctx, m| -> aemp::Result<()> {
+    let echo = seed.port_with(|ctx, m| {
         println!("   seed got {m}");
         ctx.snd(&m.port(0)?, msg!["pong", m.at(1)?.clone()]);
         Ok(())

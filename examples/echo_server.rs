@@ -62,7 +62,7 @@ async fn main() -> aemp::Result<()> {
     let named = node.named_port("echo", echo)?;
     let grouped = node.port_with(echo);
     node.register_group(&grouped, "echo")?;
-    node.register("echo::init", |ctx, args| -> aemp::Result<()> {
+    node.register("echo::init", |ctx, args| {
         let reply = args.port(0)?;
         let me = ctx.self_id();
         ctx.rcv(&me, echo);

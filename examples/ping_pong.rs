@@ -2,7 +2,9 @@
 //!
 //! `cargo run --example ping_pong`
 
+// ANCHOR: imports
 use aemp::{msg, NetConfig, Node};
+// ANCHOR_END: imports
 
 #[tokio::main]
 async fn main() -> aemp::Result<()> {
@@ -19,7 +21,7 @@ async fn main() -> aemp::Result<()> {
     // On node b: answer every ["ping", n, reply] with ["pong", n].
     let ponger = b
         .port_builder()
-        .on("ping", |ctx, m| -> aemp::Result<()> {
+        .on("ping", |ctx, m| {
             let n: u32 = m.get(0)?;
             ctx.snd(&m.port(1)?, msg!["pong", n]);
             Ok(())
@@ -30,7 +32,7 @@ async fn main() -> aemp::Result<()> {
     let mut done_tx = Some(done_tx);
     let pinger = a
         .port_builder()
-        .on("pong", move |ctx, m| -> aemp::Result<()> {
+        .on("pong", move |ctx, m| {
             let n: u32 = m.get(0)?;
             println!("{} got pong {n}", ctx.node_id());
             if n == 5 {

@@ -6,11 +6,13 @@
 //! Run it with `cargo run --example supervised` (`RUST_LOG=aemp_supervisor=info`
 //! shows the supervisor's tracing events too).
 
+// ANCHOR: imports
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use aemp::{msg, GroupEvent, NetConfig, Node, NodeId, PortId};
 use aemp_supervisor::{ChildSpec, EventKind, EventStream, Intensity, Strategy, Supervisor, SupervisorSpec};
+// ANCHOR_END: imports
 
 fn net(seeds: Vec<String>) -> NetConfig {
     let mut c = NetConfig::default();
@@ -28,7 +30,7 @@ fn service_init(ctx: &mut aemp::Ctx<'_>, args: aemp::Msg) -> aemp::Result<()> {
     let name: String = args.get(0)?;
     let me = ctx.self_id();
     let node = ctx.node_id().clone();
-    ctx.rcv_tag(&me, "hello", move |ctx, m| -> aemp::Result<()> {
+    ctx.rcv_tag(&me, "hello", move |ctx, m| {
         ctx.snd(&m.port(0)?, msg!["hello from", &name, &node]);
         Ok(())
     });

@@ -572,3 +572,23 @@ async fn one_address_cannot_hold_every_handshake_slot() {
     still_serves(&s).await;
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_call_that_times_out_says_why_the_last_connection_attempt_failed() {
+    let s = server("h-why", |_| {}).await;
+    let mut c = cfg();
+    c.binds.clear();
+    c.secret = Some("not the secret".into());
+    let client = Node::builder().id(unique("h-why-client")).net_config(c).build().await.unwrap();
+    client.add_node_addr(s.id(), addr(&s));
+    let echo = s.id().port("echo").unwrap();
+    let text = client.call(&echo, msg!["hi"], Duration::from_secs(2)).await.unwrap_err().to_string();
+    assert!(text.contains("no reply from h-why#echo (last attempt: 127.0.0.1:"), "{text}");
+    assert!(text.contains("does not match"), "{text}");
+    // A node nobody gave an address for.
+    let ghost = aemp::NodeId::new(unique("h-why-ghost")).unwrap().port("x").unwrap();
+    let text = client.call(&ghost, msg![], Duration::from_secs(1)).await.unwrap_err().to_string();
+    assert!(text.ends_with("(last attempt: no known address)"), "{text}");
+    client.shutdown().await;
+    s.shutdown().await;
+}

@@ -302,7 +302,7 @@ async fn p17_messages_from_one_sender_arrive_in_order() {
 #[tokio::test]
 async fn p18_an_error_or_panic_in_a_callback_kills_the_port_with_die() {
     let n = node().await;
-    let p = n.port_with(|_, _| Err::<(), _>("bad input"));
+    let p = n.port_with(|_, _| Err(aemp::Error::die("bad input")));
     let d = n.dead(&p);
     n.snd(&p, msg!["x"]);
     let r = within(d).await;
@@ -323,7 +323,7 @@ async fn p18_an_error_or_panic_in_a_callback_kills_the_port_with_die() {
     let d = n.dead(&t);
     n.snd(&t, msg!["num", "not a number"]);
     let r = within(d).await;
-    assert!(r.to_string().contains("element 0"), "{r}");
+    assert!(r.to_string().contains(r#"message \"num\": argument 0 (element 1)"#), "{r}");
     n.shutdown().await;
 }
 
@@ -333,7 +333,8 @@ async fn p18_an_error_in_a_psub_block_kills_the_port() {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let mut tx = Some(tx);
     let p = n.port_with(move |ctx, _| {
-        let later = ctx.psub(|_ctx, fail: bool| if fail { Err("psub failed") } else { Ok(()) });
+        let later =
+            ctx.psub(|_ctx, fail: bool| if fail { Err(aemp::Error::die("psub failed")) } else { Ok(()) });
         let _ = tx.take().map(|t| t.send(later));
     });
     n.snd(&p, msg!["go"]);
@@ -562,7 +563,7 @@ async fn p30_spawn_calls_the_named_init_function_with_args_and_unknown_names_die
     assert_eq!(r.kind(), Some("die"));
     assert!(r.to_string().contains("No::Such::init"), "{r}");
 
-    n.register("Failing::init", |_, _| Err::<(), _>("cannot start"));
+    n.register("Failing::init", |_, _| Err(aemp::Error::die("cannot start")));
     let f = n.spawn(n.id(), "Failing::init", msg![]);
     assert_eq!(death(&n, &f).await, Reason::die("cannot start"));
     n.shutdown().await;

@@ -35,78 +35,184 @@ pub(crate) struct Cli {
 pub(crate) enum Cmd {
     /// Send a message: `aemp snd PORT ARGS...` (arguments are JSON literals where they parse, else strings).
     Snd {
+        /// The port to send to: `NODE#NAME`.
         port: String,
+        /// The message's elements, the tag first.
         #[arg(allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Send a message with a reply port appended and print the reply.
+    /// Send a message with a reply port in it and print the reply.
     Rpc {
+        /// The port to send to: `NODE#NAME`.
         port: String,
+        /// The message's elements, the tag first.
         #[arg(allow_hyphen_values = true)]
         args: Vec<String>,
+        /// Where the reply port goes: its element number in the message,
+        /// the tag being element 0 (default: after the last argument).
+        #[arg(long, value_name = "N")]
+        reply_at: Option<usize>,
     },
-    /// Monitor a port: wait until it dies and print the reason.
-    Mon { port: String },
+    /// Monitor a port: wait until it dies and print the reason. Fails at
+    /// once when the port does not exist or its node cannot be reached.
+    Mon {
+        /// The port to monitor: `NODE#NAME`.
+        port: String,
+    },
     /// Ask a node's node port for its ID (`info`) and print the round trip.
-    Ping { node: String },
+    Ping {
+        /// The node's ID.
+        node: String,
+    },
     /// List the known and connected nodes of a running node (default: the first seed's).
-    Nodes { node: Option<String> },
-    /// Print connection events for a node until interrupted.
-    Trace { node: String },
+    Nodes {
+        /// The node's ID (default: the node at the first seed that answers).
+        node: Option<String>,
+    },
+    /// Print every connection event this tool sees until interrupted: links
+    /// up and down (with the reason), reconnections, refused and failed
+    /// connection attempts.
+    Trace {
+        /// A node to connect to first (the seeds are always dialled).
+        node: Option<String>,
+    },
     /// Show the supervision trees (aemp-supervisor) running on a node.
-    Supervisors { node: String },
+    Supervisors {
+        /// The node's ID.
+        node: String,
+    },
     /// Run a node from a profile until SIGINT or SIGTERM.
-    Run { profile: Option<String> },
+    Run {
+        /// The profile (default: the host name).
+        profile: Option<String>,
+    },
     /// Set the node ID.
-    Setnodeid { id: String },
+    Setnodeid {
+        /// The node ID (`anon/` for a random one).
+        id: String,
+    },
     /// Remove the node ID.
     Delnodeid,
     /// Generate and store a random secret.
     Gensecret,
     /// Store a secret.
-    Setsecret { secret: String },
+    Setsecret {
+        /// The secret.
+        secret: String,
+    },
     /// Remove the secret.
     Delsecret,
     /// Generate a key and self-signed certificate (in-process) and store them.
     Gencert,
     /// Store a key and certificate from a PEM file.
-    Setcert { file: PathBuf },
+    Setcert {
+        /// The PEM file: the private key and the certificate chain.
+        file: PathBuf,
+    },
     /// Remove the certificate.
     Delcert,
     /// Set the listen addresses.
-    Setbinds { binds: Vec<String> },
+    Setbinds {
+        /// The addresses, `IP:PORT` each.
+        binds: Vec<String>,
+    },
     /// Remove the listen addresses (back to the default from the node ID).
     Delbinds,
     /// Add a listen address.
-    Addbind { bind: String },
+    Addbind {
+        /// The address, `IP:PORT`.
+        bind: String,
+    },
     /// Remove a listen address.
-    Delbind { bind: String },
+    Delbind {
+        /// The address, `IP:PORT`.
+        bind: String,
+    },
     /// Set the seeds.
-    Setseeds { seeds: Vec<String> },
+    Setseeds {
+        /// The seeds' addresses, `HOST:PORT` each.
+        seeds: Vec<String>,
+    },
     /// Remove the seeds.
     Delseeds,
     /// Add a seed.
-    Addseed { seed: String },
+    Addseed {
+        /// The seed's address, `HOST:PORT`.
+        seed: String,
+    },
     /// Remove a seed.
-    Delseed { seed: String },
+    Delseed {
+        /// The seed's address, `HOST:PORT`.
+        seed: String,
+    },
     /// Set the services (init functions started at boot).
-    Setservices { services: Vec<String> },
+    Setservices {
+        /// The init functions' names.
+        services: Vec<String>,
+    },
     /// Remove the services.
     Delservices,
     /// Add a service.
-    Addservice { service: String },
+    Addservice {
+        /// The init function's name.
+        service: String,
+    },
     /// Remove a service.
-    Delservice { service: String },
+    Delservice {
+        /// The init function's name.
+        service: String,
+    },
     /// Run a configuration command on a profile: `aemp profile NAME setseeds ...`.
     Profile {
+        /// The profile.
         name: String,
+        /// The configuration command and its arguments.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         command: Vec<String>,
     },
     /// Delete a profile.
-    Delprofile { name: String },
+    Delprofile {
+        /// The profile.
+        name: String,
+    },
     /// Show a profile as stored.
-    Showprofile { name: String },
+    Showprofile {
+        /// The profile.
+        name: String,
+    },
     /// Show the whole configuration, or the merged view of one profile.
-    Showconfig { profile: Option<String> },
+    Showconfig {
+        /// The profile (default: the whole file).
+        profile: Option<String>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every argument of every command, with its command's name.
+    fn arguments(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {
+        for a in cmd.get_arguments() {
+            out.push((path.to_owned(), a.clone()));
+        }
+        for sub in cmd.get_subcommands() {
+            arguments(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_argument_has_help_text() {
+        let mut all = Vec::new();
+        arguments(&Cli::command(), "aemp", &mut all);
+        let missing: Vec<String> = all
+            .iter()
+            .filter(|(_, a)| !matches!(a.get_id().as_str(), "help" | "version") && a.get_help().is_none())
+            .map(|(cmd, a)| format!("{cmd} {}", a.get_id()))
+            .collect();
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+        assert!(all.len() > 30, "the walk found the arguments");
+    }
 }

@@ -1,5 +1,5 @@
 //! The `aemp` command-line tool: talk to a running aemp or AnyEvent::MP
-//! network, run a node, and edit the configuration (SPEC A.11).
+//! network, run a node, and edit the configuration, as AnyEvent::MP's `aemp` tool does.
 //!
 //! `args` holds the command line (clap), `commands` runs the client
 //! commands and `aemp run`, `supervisors` prints the supervision trees,
@@ -8,6 +8,7 @@
 mod args;
 mod commands;
 mod configure;
+mod events;
 mod supervisors;
 
 use std::path::PathBuf;
@@ -22,13 +23,7 @@ use crate::commands::run;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    init_logging();
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -43,6 +38,22 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default: warnings), in colour
+/// only on a terminal; and records aemp's connection events for `trace` and
+/// for the seeds' failures ([`events`]).
+fn init_logging() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let shown = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_filter(filter);
+    let recorded = events::ConnLayer.with_filter(Targets::new().with_target("aemp", LevelFilter::DEBUG));
+    let _ = tracing_subscriber::registry().with(shown).with(recorded).try_init();
 }
 
 /// A command's result; `main` prints an error as `aemp: ERROR`.

@@ -16,12 +16,12 @@ const CONFIGURE: &[&str] = &[
 ];
 
 /// The chapter's client commands, run while `aemp run chat-server` is up,
-/// with what their output must contain.
-const CLIENT: &[(&str, &str)] = &[
-    ("ping chat-server", "chat-server answered in"),
-    ("nodes", "chat-server"),
-    ("rpc chat-server# info", r#"["chat-server"]"#),
-    ("mon chat-server#nothing-here", "no_such_port"),
+/// with what their output must contain and whether they succeed.
+const CLIENT: &[(&str, &str, bool)] = &[
+    ("ping chat-server", "chat-server answered in", true),
+    ("nodes", "chat-server", true),
+    ("rpc chat-server# info", r#"["chat-server"]"#, true),
+    ("mon chat-server#nothing-here", "no_such_port", false),
 ];
 
 fn aemp(config: &std::path::Path, line: &str, port: u16) -> Output {
@@ -52,23 +52,35 @@ fn the_book_s_aemp_commands_work_as_shown() {
     assert_eq!(merged["binds"], serde_json::json!([format!("127.0.0.1:{port}")]));
     assert_eq!(merged["secret"], "<hidden>");
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_aemp"))
-        .env("AEMP_CONFIG", &cfg)
-        .env("HOME", dir.path())
-        .args(["run", "chat-server"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(server.stderr.take().unwrap());
+    let mut server = Running(
+        Command::new(env!("CARGO_BIN_EXE_aemp"))
+            .env("AEMP_CONFIG", &cfg)
+            .env("HOME", dir.path())
+            .args(["run", "chat-server"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = std::io::BufReader::new(server.0.stderr.take().unwrap());
     let mut l = String::new();
     while err.read_line(&mut l).unwrap() > 0 && !l.contains("running on") {
         l.clear();
     }
     assert!(l.contains("running on"), "aemp run did not start");
-    for (line, want) in CLIENT {
-        let out = ok(line, &aemp(&cfg, line, port));
+    for (line, want, succeeds) in CLIENT {
+        let o = aemp(&cfg, line, port);
+        assert_eq!(o.status.success(), *succeeds, "aemp {line}: {}", String::from_utf8_lossy(&o.stderr));
+        let out = String::from_utf8_lossy(&o.stdout);
         assert!(out.contains(want), "aemp {line}: {out}");
     }
-    let _ = server.kill();
-    let _ = server.wait();
+}
+
+/// A process that is killed when the test ends, also when it fails.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

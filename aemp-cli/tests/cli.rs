@@ -146,9 +146,15 @@ async fn rpc_snd_and_mon_against_a_live_node() {
     }
     assert_eq!(got, msg!["hello", 42, vec![1, 2]]);
 
-    // A port that does not exist: the monitor fires at once with the reason.
+    // A port that does not exist: the monitor fires at once with the
+    // reason, and the command fails.
     let out = run(args(&["mon", "cli-target#never-was"])).await.unwrap();
-    assert_eq!(ok(&out).trim(), r#"["no_such_port","cannot monitor nonexistent port"]"#);
+    assert!(!out.status.success(), "mon of a missing port fails");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        r#"["no_such_port","cannot monitor nonexistent port"]"#
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 
     let out = run(args(&["--timeout", "1", "rpc", "cli-target#", "bogus"])).await.unwrap();
     assert!(!out.status.success(), "an unanswered request fails");
@@ -329,40 +335,221 @@ fn every_configuration_command_edits_the_file_as_the_original_does() {
     assert_eq!(String::from_utf8(o.stderr).unwrap().lines().count(), 1);
 }
 
+/// A node on 127.0.0.1 with the given ID, secret and listener.
+async fn listening(id: &str, secret: &str, bind: &str) -> Node {
+    let mut c = NetConfig::default();
+    c.binds = vec![bind.into()];
+    c.secret = Some(secret.into());
+    Node::builder().id(id).net_config(c).build().await.unwrap()
+}
+
+/// Runs `aemp ARGS` with a fresh configuration file, in a blocking task.
+async fn aemp_async(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let dir = tempfile::tempdir().unwrap();
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        aemp(&dir.path().join("config.json"), &a)
+    })
+    .await
+    .unwrap()
+}
+
+/// An address where nothing listens (a port that was free a moment ago).
+fn silent_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// Reads lines from a child's stdout until one satisfies `want`.
+struct Lines(tokio::sync::mpsc::UnboundedReceiver<String>);
+
+impl Lines {
+    fn of(out: std::process::ChildStdout) -> Lines {
+        Lines::of_reader(out)
+    }
+
+    fn of_err(err: std::process::ChildStderr) -> Lines {
+        Lines::of_reader(err)
+    }
+
+    fn of_reader(out: impl std::io::Read + Send + 'static) -> Lines {
+        use std::io::BufRead;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    async fn until(&mut self, want: impl Fn(&str) -> bool) -> String {
+        let patience = std::time::Duration::from_secs(60);
+        loop {
+            let line = tokio::time::timeout(patience, self.0.recv())
+                .await
+                .expect("a line in time")
+                .expect("more output");
+            if want(&line) {
+                return line;
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trace_reports_a_node_up_then_down() {
-    use std::io::BufRead;
+async fn trace_prints_links_up_down_and_again_and_refused_and_failed_attempts_until_interrupted() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("config.json");
-    let mut c = NetConfig::default();
-    c.binds = vec!["127.0.0.1:0".into()];
-    c.secret = Some("trace-secret".into());
-    let node = Node::builder().id("trace-node").net_config(c).build().await.unwrap();
+    let node = listening("trace-node", "trace-secret", "127.0.0.1:0").await;
     let addr = node.listen_addrs()[0].clone();
+    let stranger = listening("trace-stranger", "another-secret", "127.0.0.1:0").await;
+    let stranger_addr = stranger.listen_addrs()[0].clone();
+    let silent = silent_addr();
     let mut child = Command::new(env!("CARGO_BIN_EXE_aemp"))
         .env("AEMP_CONFIG", &cfg)
-        .args(["--seed", &addr, "--secret", "trace-secret", "trace", "trace-node"])
+        .args(["--seed", &addr, "--seed", &stranger_addr, "--seed", &silent, "--secret", "trace-secret"])
+        .args(["trace", "trace-node"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
-    let first = tokio::task::spawn_blocking(move || {
-        let mut l = String::new();
-        out.read_line(&mut l).unwrap();
-        (l, out)
-    })
-    .await
-    .unwrap();
-    assert_eq!(first.0.trim(), "trace-node is up");
+    let mut out = Lines::of(child.stdout.take().unwrap());
+    out.until(|l| l == "up trace-node").await;
+    // A seed with another secret refuses us; one where nothing listens fails.
+    let refused = out.until(|l| l.starts_with(&format!("refused seed {stranger_addr}"))).await;
+    assert!(refused.contains("authentication failed"), "{refused}");
+    out.until(|l| l.starts_with(&format!("failed seed {silent}"))).await;
+    // The node goes away, and comes back at the same address.
     node.shutdown().await;
-    let mut out = first.1;
-    let second = tokio::task::spawn_blocking(move || {
-        let mut l = String::new();
-        out.read_line(&mut l).unwrap();
-        l
+    let down = out.until(|l| l.starts_with("down trace-node")).await;
+    assert!(down.starts_with("down trace-node: [\"transport_error\""), "{down}");
+    let again = listening("trace-node", "trace-secret", &addr).await;
+    out.until(|l| l == "up trace-node (reconnected)").await;
+    // Ctrl-C ends it.
+    let int = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(int.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "{status}");
+    again.shutdown().await;
+    stranger.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_and_ping_say_which_seed_failed_and_why_without_waiting_for_the_timeout() {
+    let stranger = listening("seedfail-stranger", "another-secret", "127.0.0.1:0").await;
+    let refusing = stranger.listen_addrs()[0].clone();
+    let silent = silent_addr();
+    // A long timeout: the answer must come from the failures, not from it.
+    let base = ["--secret", "the-secret", "--timeout", "600", "--seed", &refusing, "--seed", &silent];
+    for cmd in [&["nodes"][..], &["ping", "seedfail-stranger"][..]] {
+        let args: Vec<&str> = base.iter().copied().chain(cmd.iter().copied()).collect();
+        let out = aemp_async(&args).await;
+        assert!(!out.status.success(), "{cmd:?} fails");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err.lines().last().unwrap_or_default();
+        assert!(last.starts_with("aemp: no seed answered: "), "{cmd:?}: {err}");
+        assert!(
+            last.contains(&format!("{refusing}: seed connection refused: authentication failed")),
+            "{last}"
+        );
+        assert!(last.contains(&format!("{silent}: seed connection failed")), "{last}");
+        assert!(!last.contains("no answer"), "every seed failed before the timeout: {last}");
+    }
+    stranger.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mon_fails_when_the_monitor_cannot_be_placed() {
+    let node = listening("mon-seed", "mon-secret", "127.0.0.1:0").await;
+    let addr = node.listen_addrs()[0].clone();
+    // A node nobody knows: no monitor can be placed on its ports.
+    let out =
+        aemp_async(&["--seed", &addr, "--secret", "mon-secret", "--timeout", "2", "mon", "nowhere-node#p"])
+            .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot monitor nowhere-node#p"), "{err}");
+    // A port that exists: mon says when its monitor is in place, waits for
+    // the port's death, prints the reason and succeeds.
+    let port = node.named_port("doomed", |_ctx, _m| {}).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aemp"))
+        .env("AEMP_CONFIG", dir.path().join("config.json"))
+        .args(["--seed", &addr, "--secret", "mon-secret", "mon", "mon-seed#doomed"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = Lines::of_err(child.stderr.take().unwrap());
+    err.until(|l| l.contains("monitoring mon-seed#doomed")).await;
+    node.kil(&port, aemp::Reason::from("enough"));
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert_eq!(ok(&out).trim(), r#"["enough"]"#);
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_marks_the_tool_s_own_node() {
+    let node = listening("own-seed", "own-secret", "127.0.0.1:0").await;
+    let addr = node.listen_addrs()[0].clone();
+    let out = aemp_async(&["--seed", &addr, "--secret", "own-secret", "nodes"]).await;
+    let text = ok(&out);
+    let own: Vec<&str> = text.lines().filter(|l| l.contains("(this tool's own node)")).collect();
+    assert_eq!(own.len(), 1, "{text}");
+    assert!(own[0].trim_start().starts_with("anon/"), "{text}");
+    assert!(text.lines().any(|l| l.trim_start().starts_with("own-seed") && l.contains("self")), "{text}");
+    let out = aemp_async(&["--seed", &addr, "--secret", "own-secret", "--json", "nodes"]).await;
+    let v: serde_json::Value = serde_json::from_str(ok(&out).trim()).unwrap();
+    let tool = v["tool"].as_str().expect("the tool's node in the JSON");
+    assert!(tool.starts_with("anon/"), "{v}");
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_puts_the_reply_port_where_the_receiving_port_expects_it() {
+    let node = listening("rpc-node", "rpc-secret", "127.0.0.1:0").await;
+    let addr = node.listen_addrs()[0].clone();
+    // A port that takes exactly ["get", reply, key].
+    node.named_port("store", |ctx, m| {
+        if m.len() != 3 {
+            return Err(aemp::Error::die(format!("expected 3 elements, got {m}")));
+        }
+        ctx.snd(&m.port(1)?, msg!["value", m.str(2)?.to_uppercase()]);
+        Ok(())
+    })
+    .unwrap();
+    let base = ["--seed", addr.as_str(), "--secret", "rpc-secret", "--timeout", "20"];
+    let args: Vec<&str> =
+        base.iter().copied().chain(["rpc", "--reply-at", "1", "rpc-node#store", "get", "k"]).collect();
+    assert_eq!(ok(&aemp_async(&args).await).trim(), r#"["value","K"]"#);
+    // Past the end of the message is refused before anything is sent.
+    let args: Vec<&str> =
+        base.iter().copied().chain(["rpc", "--reply-at", "5", "rpc-node#store", "get"]).collect();
+    let out = aemp_async(&args).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--reply-at 5"));
+    node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    let silent = silent_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_aemp"))
+            .env("AEMP_CONFIG", dir.path().join("config.json"))
+            .env("RUST_LOG", "debug")
+            .args(["--seed", &silent, "--secret", "s", "ping", "anyone"])
+            .output()
+            .unwrap()
     })
     .await
     .unwrap();
-    assert!(second.starts_with("trace-node is down: [\"transport_error\""), "{second}");
-    assert!(child.wait().unwrap().success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("DEBUG"), "debug logs were written: {err}");
+    assert!(!err.contains('\u{1b}'), "no escape codes: {err:?}");
 }

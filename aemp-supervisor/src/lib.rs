@@ -91,7 +91,7 @@
 //! Each child is started through a small wrapper port ([`CHILD_INIT`], on
 //! the child's node) that monitors the supervisor, spawns the user's init
 //! function by name in a new port on its node, and links itself and that
-//! port both ways: the seed's two-way `mon` idiom. The supervisor monitors
+//! port both ways: AnyEvent::MP's two-way `mon` idiom. The supervisor monitors
 //! the wrapper. So a child dies with its supervisor (also across nodes, and
 //! when the supervisor's node is lost), and the supervisor learns every
 //! child exit with the child's own reason, `("transport_error", node, ...)`
@@ -171,3 +171,16 @@ pub use crate::intensity::{Backoff, Intensity, RestartWindow};
 pub use crate::server::{install, DIRECTORY, GROUP, MAX_RESTARTS, START_FAILED};
 pub use crate::spec::{ChildKind, ChildSpec, Placement, Restart, Shutdown, SupervisorSpec, SUPERVISOR_INIT};
 pub use crate::strategy::{decide, plan, ChildState, Decision, ExitKind, Plan, Strategy};
+
+/// A supervisor error as an [`aemp::Error`], so that `?` works in functions
+/// that return [`aemp::Result`]: [`Error::Aemp`] gives back the node's error,
+/// every other one becomes [`aemp::Error::Other`], from which
+/// [`aemp::Error::other_ref`] gets it back.
+impl From<Error> for aemp::Error {
+    fn from(e: Error) -> aemp::Error {
+        match e {
+            Error::Aemp(e) => e,
+            other => aemp::Error::other(other),
+        }
+    }
+}

@@ -53,7 +53,9 @@ pub const START_FAILED: &str = "start_failed";
 pub fn install() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        aemp::register_init(SUPERVISOR_INIT, supervisor_init);
+        aemp::register_init(SUPERVISOR_INIT, |ctx: &mut Ctx<'_>, args| {
+            supervisor_init(ctx, args).map_err(aemp::Error::from)
+        });
         aemp::register_init(CHILD_INIT, child_init);
     });
 }

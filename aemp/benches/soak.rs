@@ -260,7 +260,7 @@ async fn memory() {
         client.call(&server.id().node_port(), msg!["info"], Duration::from_secs(10)).await.unwrap();
         client.shutdown().await;
         rounds += 1;
-        if rounds % 10 == 0 {
+        if rounds.is_multiple_of(10) {
             samples.push((t0.elapsed().as_secs_f64(), rss().0, server.port_count().await));
         }
     }

@@ -1,4 +1,5 @@
-//! The configuration file and its profiles (SPEC A.11).
+//! The configuration file and its profiles, in the format of AnyEvent::MP's
+//! `aemp` tool ([AnyEvent::MP::Config](https://metacpan.org/pod/AnyEvent::MP::Config)).
 //!
 //! The file is 0.9's `~/.perl-anyevent-mp`: one "relaxed JSON" object
 //! (`#` comments and trailing commas allowed) such as
@@ -66,7 +67,7 @@ pub struct Config {
 }
 
 /// One profile resolved for starting a node: the top level shallow-merged
-/// with `profile.<name>` (profile wins), with the defaults of SPEC A.11
+/// with `profile.<name>` (profile wins), with the defaults
 /// applied.
 #[derive(Clone, PartialEq)]
 pub struct Profile {
@@ -277,7 +278,7 @@ impl Config {
         Value::Object(out)
     }
 
-    /// Resolves profile `name` as a node starting from it does (SPEC A.11):
+    /// Resolves profile `name` as a node starting from it does:
     /// every top-level key shallow-merged with `profile.<name>` (profile
     /// wins; a `null` counts as absent), then the defaults described on
     /// [`Profile`]'s fields. A profile that does not exist is not an error:

@@ -3,7 +3,7 @@
 //! Every node runs one dispatcher task. Everything that touches ports (message
 //! delivery, port creation, `rcv`, `kil`, `mon`) is a [`Cmd`] in one FIFO
 //! queue, executed in order by the dispatcher, which owns the port tables
-//! outright. That gives the seed's guarantees for free: callbacks of one port
+//! outright. That gives AnyEvent::MP's guarantees for free: callbacks of one port
 //! never run concurrently (nothing runs concurrently on a node), messages from
 //! one sender are handled in send order (one FIFO), and `snd` never blocks or
 //! re-enters (it only appends to a queue).
@@ -38,7 +38,7 @@ pub(crate) type InitFn = Arc<dyn Fn(&mut Ctx<'_>, Msg) -> Result<(), Error> + Se
 
 /// How a port handles messages (its default slot or one tag's slot).
 pub(crate) enum Handler {
-    /// No callback: a message kills the port (P08).
+    /// No callback: a message kills the port.
     Empty,
     /// A callback.
     Cb(Callback),
@@ -333,7 +333,7 @@ pub(crate) struct Core {
     nums: crate::seqtable::SeqTable<PortEntry>,
     names: crate::util::FastMap<Box<str>, PortEntry>,
     pub(crate) run: VecDeque<Cmd>,
-    /// Spawns that failed recently, for `mon1` answers (SPEC C.4).
+    /// Spawns that failed recently, for `mon1` answers.
     pub(crate) failed_spawns: VecDeque<(Box<str>, Reason)>,
     /// The batch taken from the shared queue.
     spare: Vec<Cmd>,
@@ -343,6 +343,9 @@ pub(crate) struct Core {
     spawning: Option<Key>,
     /// Which local ports each remote node monitors (dropped when it goes down).
     remote_mons: HashMap<NodeId, HashSet<Key>>,
+    /// Monitors on the node port: it lives as long as the node, so they
+    /// fire when the node shuts down.
+    node_port_mons: Vec<(u64, Action)>,
 }
 
 /// How many failed spawns are remembered for later `mon1` requests.
@@ -360,6 +363,7 @@ impl Core {
             dirty: Vec::new(),
             spawning: None,
             remote_mons: HashMap::new(),
+            node_port_mons: Vec::new(),
         }
     }
 
@@ -473,9 +477,16 @@ impl Core {
         }
     }
 
+    /// Fires the monitors on the node port: the node is shutting down.
+    fn node_port_died(&mut self) {
+        for (_, action) in std::mem::take(&mut self.node_port_mons) {
+            self.fire("", action, shutdown_reason());
+        }
+    }
+
     /// Routes a message to a local port (or the node port).
     pub(crate) fn deliver(&mut self, key: Key, mut msg: Msg) {
-        if matches!(&key, Key::Name(n) if n.is_empty()) {
+        if is_node_port(&key) {
             crate::kernel::handle(self, None, msg);
             return;
         }
@@ -618,8 +629,9 @@ impl Core {
 
     /// Adds a monitor on a local port; a dead port fires it at once.
     pub(crate) fn mon_local(&mut self, key: &Key, id: u64, action: Action) {
-        if matches!(key, Key::Name(n) if n.is_empty()) {
-            // The node port lives as long as the node: nothing will ever fire.
+        if is_node_port(key) {
+            // The node port lives as long as the node: kept until shutdown.
+            self.node_port_mons.push((id, action));
             return;
         }
         match self.entry_mut(key) {
@@ -639,6 +651,10 @@ impl Core {
 
     /// Removes a monitor from a local port.
     pub(crate) fn unmon_local(&mut self, key: &Key, id: u64) {
+        if is_node_port(key) {
+            self.node_port_mons.retain(|(i, _)| *i != id);
+            return;
+        }
         if let Some(links) = self.entry_mut(key).and_then(|e| e.links.as_mut()) {
             links.monitors.retain(|(i, _)| *i != id);
         }
@@ -695,7 +711,7 @@ impl Core {
         self.shared.inits.read().get(init).cloned().or_else(|| GLOBAL_INITS.read().get(init).cloned())
     }
 
-    /// Remembers why a spawn failed (SPEC C.4), bounded.
+    /// Remembers why a spawn failed, bounded.
     pub(crate) fn remember_failed_spawn(&mut self, name: &str, reason: Reason) {
         if self.failed_spawns.len() >= FAILED_SPAWNS_KEPT {
             self.failed_spawns.pop_front();
@@ -837,6 +853,16 @@ pub(crate) fn register_global_init(name: &str, f: InitFn) {
     GLOBAL_INITS.write().insert(name.to_owned(), f);
 }
 
+/// Whether `key` is the node port's.
+fn is_node_port(key: &Key) -> bool {
+    matches!(key, Key::Name(n) if n.is_empty())
+}
+
+/// The reason monitors on the node port get when the node shuts down.
+pub(crate) fn shutdown_reason() -> Reason {
+    Reason::die("node shut down")
+}
+
 /// The reason for a callback's error.
 pub(crate) fn error_reason(e: Error) -> Reason {
     match e {
@@ -925,9 +951,13 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         shared.sleeping.store(false, Ordering::SeqCst);
     }
-    // Drop the ports (and with them the closures they hold) inside the
-    // runtime, and the state with its reference to `shared`.
+    // The node port dies with the node: its monitors fire. Then drop the
+    // ports (and with them the closures they hold) inside the runtime, and
+    // the state with its reference to `shared`.
     let core = slot.lock().take();
-    drop(core);
+    if let Some(mut core) = core {
+        core.node_port_died();
+        drop(core);
+    }
     shared.queue.lock().clear();
 }

@@ -1180,7 +1180,7 @@ mod tests {
         assert_eq!(m.get::<i32>(1).unwrap(), 2);
         assert_eq!(
             m.get::<i32>(3).unwrap_err().to_string(),
-            "element 3: invalid type: expected i32, found string \"x\""
+            "message \"add\": element 3: invalid type: expected i32, found string \"x\""
         );
         let (tag, a, b, c): (String, u8, f32, String) = m.decode().unwrap();
         assert_eq!((tag.as_str(), a, b, c.as_str()), ("add", 2, 3.5, "x"));

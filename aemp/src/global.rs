@@ -1,4 +1,4 @@
-//! Global: seed connectivity, the full mesh and port groups (SPEC A.10).
+//! Global: seed connectivity, the full mesh and port groups.
 //!
 //! On every new connection each side spawns an `AnyEvent::MP::Global::connect`
 //! port on the other and tells it its listener addresses, the addresses it
@@ -95,7 +95,7 @@ pub(crate) async fn start_network(shared: &Arc<Shared>, cfg: NetConfig) -> Resul
 
 impl Global {
     /// Starts the seed tasks: each seed is dialled at start and again whenever
-    /// its node is not connected (SPEC A.10, P07).
+    /// its node is not connected.
     fn start_seeds(self: &Arc<Global>, shared: &Shared) {
         for seed in self.seeds.clone() {
             shared.spawn_tracked(self.clone().run_seed(seed));
@@ -247,7 +247,7 @@ fn local_groups(me: &NodeId, st: &State) -> Map {
 }
 
 impl LinkEvents for Global {
-    /// The messages that open Global on a new connection (SPEC A.10 steps 1-5).
+    /// The messages that open Global on a new connection.
     fn opening_messages(&self, peer: &NodeId) -> Vec<Msg> {
         let Some(shared) = self.shared.upgrade() else { return Vec::new() };
         let net = &self.net;
@@ -302,7 +302,7 @@ impl LinkEvents for Global {
     }
 
     /// A connection went down: forget the node's members and ports, ask the
-    /// others where it is (SPEC A.10).
+    /// others where it is.
     fn link_down(&self, peer: &NodeId, reason: &Reason) {
         self.notify_nodes(&NodeEvent::Down(peer.clone(), reason.clone()));
         let (left, their, others) = {
@@ -397,7 +397,7 @@ impl Global {
                 let addrs: Vec<String> = m.get(1).unwrap_or_default();
                 net.learn_addrs(from, addrs.clone());
                 if !addrs.is_empty() {
-                    // Tell the private nodes we are connected to (SPEC A.10).
+                    // Tell the private nodes we are connected to.
                     let ports: Vec<PortId> = {
                         let st = self.st.lock();
                         st.peer_ports
@@ -642,7 +642,7 @@ impl Node {
             return Ok(());
         }
         let deadline = tokio::time::Instant::now() + timeout;
-        let timed_out = |_| crate::Error::Timeout(format!("no connection to {node}"));
+        let timed_out = |_| self.timed_out(format!("no connection to {node}"), node);
         // Dialled from this task, the link is up as soon as its handshake is.
         if tokio::time::timeout_at(deadline, net.dial_here(node)).await.map_err(timed_out)? {
             return Ok(());

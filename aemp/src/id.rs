@@ -43,7 +43,7 @@ fn check_port_name(s: &str) -> std::result::Result<(), IdProblem> {
 
 /// The ID of a node: a non-empty string without `#`, `;`, CR or LF.
 ///
-/// aemp never interprets a node ID (P02); it is a name, not an address.
+/// aemp never interprets a node ID; it is a name, not an address.
 /// Cloning is cheap (the string is shared).
 ///
 /// ```
@@ -165,7 +165,7 @@ impl<'de> Deserialize<'de> for NodeId {
 /// The ID of a port: `nodeid#portname`.
 ///
 /// A port ID names one port for ever: aemp never gives the same name to two
-/// ports (P03). The node port of a node has the empty name. A bare node ID
+/// ports. The node port of a node has the empty name. A bare node ID
 /// (no `#`) also parses, as the node port of that node, as in the original.
 ///
 /// ```
@@ -233,7 +233,7 @@ impl PortId {
         &self.full[..self.sep as usize]
     }
 
-    /// The node this port lives on (P04: `NODE $port`).
+    /// The node this port lives on (AnyEvent::MP's `NODE $port`).
     pub fn node(&self) -> NodeId {
         NodeId(Arc::from(self.node_str()))
     }
@@ -300,7 +300,7 @@ impl<'de> Deserialize<'de> for PortId {
     }
 }
 
-/// The node ID of a port ID or of a node ID (P01, the seed's `node_of`).
+/// The node ID of a port ID or of a node ID (AnyEvent::MP's `node_of`).
 ///
 /// # Errors
 /// [`Error::BadId`] when the node part is empty or malformed.

@@ -1,5 +1,5 @@
 //! The node port (`nodeid#`): kernel requests from local and remote senders
-//! (SPEC A.8, C.3a, C.4).
+//! (AnyEvent::MP's `snd`, `mon`, `kil` and `spawn` between nodes).
 
 use crate::core::{Core, Key};
 use crate::id::{NodeId, PortId};
@@ -121,7 +121,7 @@ fn send_to_node(core: &mut Core, node: &NodeId, msg: Msg) {
     core.shared.remote().send_to_node(node, msg);
 }
 
-/// `["", "AnyEvent::MP::_spawn", name, init, args...]` (SPEC A.8, C.3a, C.4).
+/// `["", "AnyEvent::MP::_spawn", name, init, args...]` (what AnyEvent::MP's `spawn` sends).
 fn spawn_request(core: &mut Core, from: Option<&NodeId>, mut args: Msg) {
     let (Ok(name), Ok(init)) = (args.str(0).map(str::to_owned), args.str(1).map(str::to_owned)) else {
         return bad(from, SPAWN);

@@ -13,7 +13,7 @@
 //! Its code is in `examples/` (`cargo test -p aemp-examples` runs it).
 //! This API reference is what the book points to for details.
 //!
-//! The seed's functions map onto this API:
+//! The functions of [AnyEvent::MP](https://metacpan.org/pod/AnyEvent::MP) map onto this API:
 //!
 //! | AnyEvent::MP | aemp |
 //! |---|---|
@@ -44,7 +44,7 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> aemp::Result<()> {
 //! let node = Node::builder().build().await?;
 //! let server = node.port_builder()
-//!     .on("ping", |ctx, m| -> aemp::Result<()> {
+//!     .on("ping", |ctx, m| {
 //!         let reply = m.port(0)?;
 //!         ctx.snd(&reply, msg!["pong"]);
 //!         Ok(())
@@ -123,8 +123,8 @@ pub mod __fuzz {
     }
 }
 
-/// Starts a node from a profile of the configuration file (the seed's
-/// `initialise_node`, P05).
+/// Starts a node from a profile of the configuration file (AnyEvent::MP's
+/// `initialise_node`).
 ///
 /// The file is `$AEMP_CONFIG`, else the per-user default
 /// ([`config::Config::default_path`]); a missing file means defaults. An
@@ -154,7 +154,7 @@ pub async fn initialise_node(profile: &str) -> Result<Node> {
 
 static DEFAULT_NODE: std::sync::OnceLock<Node> = std::sync::OnceLock::new();
 
-/// The process's node, for the seed's free-function style
+/// The process's node, for AnyEvent::MP's free-function style
 /// (`aemp::node().snd(...)`, `aemp::node().id()` for `$NODE`): the first node
 /// made by [`initialise_node`], or the one given to [`set_node`].
 ///
@@ -170,7 +170,7 @@ pub fn try_node() -> Option<Node> {
 }
 
 /// Makes `node` the process's node (see [`node`]); only the first call
-/// takes effect, as `initialise_node` is called once (P05). Returns whether
+/// takes effect, as `initialise_node` is called once. Returns whether
 /// this call set it.
 pub fn set_node(node: &Node) -> bool {
     DEFAULT_NODE.set(node.clone()).is_ok()
@@ -178,7 +178,7 @@ pub fn set_node(node: &Node) -> bool {
 
 /// Makes a new private key and self-signed certificate (CA:TRUE, for 10
 /// years) in-process, as one PEM: what `aemp gencert` stores. Nodes that
-/// share it trust each other (SPEC A.5).
+/// share it trust each other.
 ///
 /// # Errors
 /// [`Error::Tls`] if key generation fails.
@@ -203,6 +203,6 @@ where
 {
     crate::core::register_global_init(
         name,
-        std::sync::Arc::new(move |ctx: &mut Ctx<'_>, m| f(ctx, m).into_result()),
+        std::sync::Arc::new(move |ctx: &mut Ctx<'_>, m| crate::node::spawn_result(f(ctx, m))),
     );
 }

@@ -8,17 +8,17 @@ use crate::node::Node;
 use crate::reason::Reason;
 use crate::value::Msg;
 
-/// What a monitor does when its port dies: the four forms of the seed's `mon`.
+/// What a monitor does when its port dies: the four forms of AnyEvent::MP's `mon`.
 ///
 /// Usually built by [`IntoMonAction`] from a closure (form 1) or a port ID
 /// (forms 2 and 3); [`MonAction::send`] makes form 4.
 pub enum MonAction {
-    /// Call a closure with the reason (P20). It runs on the node's
+    /// Call a closure with the reason. It runs on the node's
     /// dispatcher; a panic in it is logged and does not harm the caller.
     Call(Box<dyn FnOnce(Reason) + Send>),
-    /// Kill another port with the same reason, only for abnormal reasons (P21).
+    /// Kill another port with the same reason, only for abnormal reasons.
     Kill(PortId),
-    /// Send `msg` followed by the reason's values to a port (P23).
+    /// Send `msg` followed by the reason's values to a port.
     Send(PortId, Msg),
 }
 
@@ -84,11 +84,25 @@ pub(crate) enum MonTarget {
     Port(PortId),
 }
 
-/// Stops a monitor when dropped (P24), unless [`MonGuard::keep`] was called.
+/// Stops a monitor when dropped, unless [`MonGuard::keep`] was called.
 ///
 /// Monitors are one-shot: once fired they are gone, and dropping the guard
 /// afterwards does nothing.
-#[must_use = "dropping a MonGuard cancels the monitor at once; call .keep() to keep it until it fires"]
+///
+/// `let _ = node.mon(...)`, which the compiler suggests for an unused
+/// value, drops the guard on the spot and so cancels the monitor before it
+/// can fire. Keep the monitor with `.keep()`, or hold the guard in a named
+/// variable for as long as the monitor should last:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> aemp::Result<()> {
+/// let node = aemp::Node::builder().build().await?;
+/// let port = node.port_with(|_ctx, _m| {});
+/// node.mon(&port, |reason| println!("port died: {reason}")).keep();
+/// let _watch = node.mon(&port, |reason| println!("also: {reason}")); // until `_watch` goes out of scope
+/// # node.shutdown().await; Ok(()) }
+/// ```
+#[must_use = "a dropped MonGuard cancels its monitor at once, and `let _ = ...` drops it: write `.keep()` after the call to keep the monitor until it fires, or hold the guard in a named variable (`let _guard = ...`)"]
 pub struct MonGuard {
     node: Option<Node>,
     target: MonTarget,
@@ -106,7 +120,7 @@ impl MonGuard {
         MonGuard { node: Some(node), target, id }
     }
 
-    /// Keeps the monitor until it fires (the seed's `mon` in void context).
+    /// Keeps the monitor until it fires (AnyEvent::MP's `mon` in void context).
     pub fn keep(mut self) {
         self.node = None;
     }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::id::{NodeId, PortId};
 use crate::inbox::{Inbox, InboxShared};
 use crate::monitor::{IntoMonAction, MonGuard, MonTarget};
-use crate::port::{boxed, local_key, CallbackResult, Ctx, PortBuilder};
+use crate::port::{boxed, boxed_tag, local_key, CallbackResult, Ctx, PortBuilder};
 use crate::reason::Reason;
 use crate::value::Msg;
 
@@ -47,7 +47,7 @@ impl fmt::Debug for Node {
 
 /// Cancels a timer made by [`Node::after`] when dropped, unless
 /// [`TimerGuard::keep`] was called.
-#[must_use = "dropping a TimerGuard cancels the timer at once; call .keep() to let it fire"]
+#[must_use = "a dropped TimerGuard cancels its timer at once, and `let _ = ...` drops it: write `.keep()` after the call to let the timer fire, or hold the guard in a named variable (`let _timer = ...`)"]
 #[derive(Debug)]
 pub struct TimerGuard(Option<tokio::task::AbortHandle>);
 
@@ -83,12 +83,12 @@ impl Node {
         &self.0
     }
 
-    /// This node's ID (the seed's `NODE` / `$NODE`, P04).
+    /// This node's ID (AnyEvent::MP's `NODE` / `$NODE`).
     pub fn id(&self) -> &NodeId {
         &self.0.id
     }
 
-    /// Sends a message to a local or remote port (P14, P16). Never blocks:
+    /// Sends a message to a local or remote port. Never blocks:
     /// local messages are queued for the dispatcher, remote ones for the
     /// connection (which is made in the background if needed).
     pub fn snd(&self, port: &PortId, msg: Msg) {
@@ -99,14 +99,14 @@ impl Node {
         }
     }
 
-    /// Creates a port without callbacks: a message to it kills it (P08).
+    /// Creates a port without callbacks: a message to it kills it.
     pub fn port(&self) -> PortId {
         let n = self.0.next_port();
         self.0.push(Cmd::Create(n, Handler::Empty));
         self.0.num_port_id(n)
     }
 
-    /// Creates a port whose callback gets every message (P09).
+    /// Creates a port whose callback gets every message.
     pub fn port_with<F, R>(&self, f: F) -> PortId
     where
         F: FnMut(&mut Ctx<'_>, Msg) -> R + Send + 'static,
@@ -117,7 +117,7 @@ impl Node {
         self.0.num_port_id(n)
     }
 
-    /// A builder for a port with several tag callbacks (P12).
+    /// A builder for a port with several tag callbacks.
     pub fn port_builder(&self) -> PortBuilder {
         PortBuilder::new(self.clone())
     }
@@ -142,7 +142,7 @@ impl Node {
         Ok(port)
     }
 
-    /// Replaces the default callback of a local port (P10).
+    /// Replaces the default callback of a local port.
     pub fn rcv<F, R>(&self, port: &PortId, f: F)
     where
         F: FnMut(&mut Ctx<'_>, Msg) -> R + Send + 'static,
@@ -155,21 +155,21 @@ impl Node {
     }
 
     /// Registers or replaces the callback for `tag` on a local port; it gets
-    /// the message without the tag (P11). Returns the port, for chaining.
+    /// the message without the tag. Returns the port, for chaining.
     pub fn rcv_tag<F, R>(&self, port: &PortId, tag: &str, f: F) -> PortId
     where
         F: FnMut(&mut Ctx<'_>, Msg) -> R + Send + 'static,
         R: CallbackResult,
     {
         if let Some(key) = local_key(&self.0, port) {
-            let h = Handler::Cb(boxed(f));
+            let h = Handler::Cb(boxed_tag(tag, f));
             let tag = tag.to_owned();
             self.0.call(move |core| core.set_tag(&key, &tag, Some(h)));
         }
         port.clone()
     }
 
-    /// Removes the callback for `tag` (P11).
+    /// Removes the callback for `tag`.
     pub fn unrcv(&self, port: &PortId, tag: &str) {
         if let Some(key) = local_key(&self.0, port) {
             let tag = tag.to_owned();
@@ -177,7 +177,7 @@ impl Node {
         }
     }
 
-    /// Kills a port (P27). With [`Reason::normal()`] the kill is normal:
+    /// Kills a port. With [`Reason::normal()`] the kill is normal:
     /// monitors that kill other ports ignore it. A remote port is killed
     /// through its node (`kil1`, aemp peers only: an AnyEvent::MP 0.9 node
     /// cannot be asked to kill its ports, and the request is dropped there).
@@ -193,16 +193,16 @@ impl Node {
         }
     }
 
-    /// Monitors a port (P20-P25) and returns a guard that stops the monitor
+    /// Monitors a port and returns a guard that stops the monitor
     /// when dropped.
     ///
-    /// The action is one of the seed's forms: a closure `|reason| ...`
+    /// The action is one of AnyEvent::MP's forms of `mon`: a closure `|reason| ...`
     /// (form 1), a [`PortId`] to kill with the same reason when the death is
     /// abnormal (forms 2 and 3), or [`MonAction::send`](crate::MonAction::send)
     /// (form 4). A port that is already dead or unknown fires at once with
     /// `("no_such_port", ...)`. A remote port's monitor also fires with
     /// `("transport_error", node, text)` when the connection to its node is
-    /// lost; after that no further message reaches the port unnoticed (P25).
+    /// lost; after that no further message reaches the port unnoticed.
     pub fn mon(&self, port: &PortId, action: impl IntoMonAction) -> MonGuard {
         self.mon_action(port, crate::monitor::action_of(action))
     }
@@ -220,17 +220,21 @@ impl Node {
         MonGuard::new(self.clone(), MonTarget::Port(port.clone()), id)
     }
 
-    /// Keeps `value` alive until `port` dies, then drops it (P26).
+    /// Keeps `value` alive until `port` dies, then drops it.
     pub fn mon_guard<T: Send + 'static>(&self, port: &PortId, value: T) -> MonGuard {
         self.mon_action(port, Action::Keep(Box::new(value)))
     }
 
     /// Waits until `port` dies and returns the reason.
+    ///
+    /// For this node's own node port ([`NodeId::node_port`]) that is when
+    /// the node shuts down: the reason is then `("die", "node shut down")`.
+    /// The same reason comes when the node shuts down before `port` died.
     pub fn dead(&self, port: &PortId) -> impl Future<Output = Reason> + Send + 'static {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let guard = self.mon_action(port, Action::Notify(tx));
         async move {
-            let r = rx.await.unwrap_or_else(|_| Reason::die("node shut down"));
+            let r = rx.await.unwrap_or_else(|_| core::shutdown_reason());
             guard.keep();
             r
         }
@@ -250,11 +254,11 @@ impl Node {
         self.0
             .inits
             .write()
-            .insert(name.to_owned(), Arc::new(move |ctx: &mut Ctx<'_>, m| f(ctx, m).into_result()));
+            .insert(name.to_owned(), Arc::new(move |ctx: &mut Ctx<'_>, m| spawn_result(f(ctx, m))));
     }
 
     /// Creates a port on `node` and runs the init function `init` in it with
-    /// `args` (P29, P30). The port ID is returned at once: messages can be
+    /// `args`. The port ID is returned at once: messages can be
     /// sent to it and it can be monitored immediately. An unknown name or a
     /// failing init function kills the port with `("die", text)`.
     pub fn spawn(&self, node: &NodeId, init: &str, args: Msg) -> PortId {
@@ -268,14 +272,14 @@ impl Node {
         }
     }
 
-    /// Sends `msg` to `port` after `delay` (P32).
+    /// Sends `msg` to `port` after `delay`.
     pub fn after(&self, delay: Duration, port: &PortId, msg: Msg) -> TimerGuard {
         let node = self.clone();
         let port = port.clone();
         self.after_fn(delay, move || node.snd(&port, msg))
     }
 
-    /// Calls `f` after `delay` (P32), on a runtime thread.
+    /// Calls `f` after `delay`, on a runtime thread.
     pub fn after_fn(&self, delay: Duration, f: impl FnOnce() + Send + 'static) -> TimerGuard {
         let h = self.spawn_task(async move {
             tokio::time::sleep(delay).await;
@@ -329,6 +333,43 @@ impl Node {
     /// [`Error::Timeout`] when no reply comes within `timeout`;
     /// [`Error::NoSuchPort`] when the port is dead or its node is lost.
     pub async fn call(&self, port: &PortId, mut msg: Msg, timeout: Duration) -> Result<Msg> {
+        self.call_with(
+            port,
+            move |reply| {
+                msg.push(reply);
+                msg
+            },
+            timeout,
+        )
+        .await
+    }
+
+    /// [`call`](Node::call) for a request whose reply port is not the last
+    /// element: `make` builds the message around the fresh reply port's ID.
+    ///
+    /// ```
+    /// use aemp::{msg, Node};
+    /// # use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> aemp::Result<()> {
+    /// let node = Node::builder().build().await?;
+    /// // Takes ["get", reply, key].
+    /// let store = node.port_builder().on("get", |ctx, m| {
+    ///     ctx.snd(&m.port(0)?, msg!["value", m.str(1)?.len()]);
+    ///     Ok(())
+    /// }).create();
+    /// let answer = node.call_with(&store, |reply| msg!["get", reply, "abc"], Duration::from_secs(5)).await?;
+    /// assert_eq!(answer, msg!["value", 3]);
+    /// # node.shutdown().await; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`call`](Node::call).
+    pub async fn call_with(
+        &self,
+        port: &PortId,
+        make: impl FnOnce(&PortId) -> Msg,
+        timeout: Duration,
+    ) -> Result<Msg> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let mut tx = Some(tx);
         let reply = self.port_with(move |ctx, m| {
@@ -338,15 +379,23 @@ impl Node {
             ctx.kil_self(Reason::normal());
         });
         let dead = self.dead(port);
-        msg.push(&reply);
-        self.snd(port, msg);
+        self.snd(port, make(&reply));
         let r = tokio::select! {
             r = rx => r.unwrap_or(Err(Error::Shutdown)),
             reason = dead => Err(Error::NoSuchPort(format!("{port}: {reason}"))),
-            _ = tokio::time::sleep(timeout) => Err(Error::Timeout(format!("no reply from {port}"))),
+            _ = tokio::time::sleep(timeout) => Err(self.timed_out(format!("no reply from {port}"), &port.node())),
         };
         self.kil(&reply, Reason::normal());
         r
+    }
+
+    /// A timeout waiting on `node`, with why the last attempt to link to it
+    /// failed, if it did (a wrong secret, say, is otherwise only logged).
+    pub(crate) fn timed_out(&self, what: String, node: &NodeId) -> Error {
+        match self.0.remote().last_failure(node) {
+            Some(last) => Error::Timeout(format!("{what} (last attempt: {last})")),
+            None => Error::Timeout(what),
+        }
     }
 
     /// Runs `f` on the dispatcher with the number of live ports; for
@@ -361,7 +410,9 @@ impl Node {
 
     /// Shuts the node down: closes its connections (so peers' monitors fire
     /// at once), stops its listeners and ends every task it started, then
-    /// returns. Ports die without firing local monitors.
+    /// returns. Ports die without firing local monitors; only monitors on
+    /// this node's own node port ([`NodeId::node_port`]) fire, with
+    /// `("die", "node shut down")`.
     pub async fn shutdown(&self) {
         self.0.remote().shutdown();
         self.0.cancel.cancel();
@@ -373,6 +424,12 @@ impl Node {
     pub fn is_shut_down(&self) -> bool {
         self.0.cancel.is_cancelled()
     }
+}
+
+/// What an init function returned, for the runtime: its arguments are not a
+/// tagged message, so element errors name no tag.
+pub(crate) fn spawn_result(r: impl CallbackResult) -> Result<()> {
+    r.into_result().map_err(Error::in_spawn_arguments)
 }
 
 /// `spawn` on another node: the port's name is chosen here, the port

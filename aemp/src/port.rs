@@ -16,8 +16,40 @@ use crate::node::{Node, TimerGuard};
 use crate::reason::Reason;
 use crate::value::Msg;
 
-/// What a callback may return: `()` or a `Result` whose error kills the port
-/// with `("die", error text)` (P18).
+/// What a callback may return: `()`, or [`aemp::Result<()>`](crate::Result)
+/// whose error kills the port with `("die", error text)`.
+///
+/// Only one `Result` type is accepted, so a callback that uses `?` and ends
+/// with `Ok(())` needs no annotation: the compiler knows the error type.
+/// An error of another type converts with `?` when it implements
+/// `Into<aemp::Error>` (I/O errors, `aemp-supervisor`'s errors), or with
+/// `.map_err(aemp::Error::die)` when it only implements `Display`.
+///
+/// ```
+/// use aemp::{msg, Node};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> aemp::Result<()> {
+/// let node = Node::builder().build().await?;
+/// let server = node.port_builder()
+///     .on("ping", |ctx, m| {
+///         let reply = m.port(0)?;
+///         ctx.snd(&reply, msg!["pong"]);
+///         Ok(())
+///     })
+///     .on("parse", |_ctx, m| {
+///         let n: u32 = m.str(0)?.parse().map_err(aemp::Error::die)?;
+///         assert!(n > 0);
+///         Ok(())
+///     })
+///     .create();
+/// let answer = node.call(&server, msg!["ping"], std::time::Duration::from_secs(5)).await?;
+/// assert_eq!(answer, msg!["pong"]);
+/// # node.shutdown().await; Ok(()) }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a callback returns `()` or `aemp::Result<()>`, not `{Self}`",
+    label = "this callback's return type",
+    note = "turn another error into an `aemp::Error` with `?` (for types that implement `Into<aemp::Error>`) or `.map_err(aemp::Error::die)`"
+)]
 pub trait CallbackResult {
     /// Converts to the result the runtime acts on.
     fn into_result(self) -> Result<(), Error>;
@@ -29,9 +61,9 @@ impl CallbackResult for () {
     }
 }
 
-impl<E: fmt::Display> CallbackResult for Result<(), E> {
+impl CallbackResult for Result<(), Error> {
     fn into_result(self) -> Result<(), Error> {
-        self.map_err(|e| Error::Die(e.to_string()))
+        self
     }
 }
 
@@ -43,7 +75,19 @@ where
     Box::new(move |ctx, msg| f(ctx, msg).into_result())
 }
 
-/// The context a callback runs in: the port it runs for (`$SELF`, P19) and
+/// A tag callback: it gets the message without its tag, so an error about
+/// one of its elements is told with the tag and counted from after it
+/// ([`Error::Element`]).
+pub(crate) fn boxed_tag<F, R>(tag: &str, mut f: F) -> Callback
+where
+    F: FnMut(&mut Ctx<'_>, Msg) -> R + Send + 'static,
+    R: CallbackResult,
+{
+    let tag: Box<str> = tag.into();
+    Box::new(move |ctx, msg| f(ctx, msg).into_result().map_err(|e| e.in_tag_callback(&tag)))
+}
+
+/// The context a callback runs in: the port it runs for (`$SELF`) and
 /// direct access to the node.
 ///
 /// Everything a [`Node`] handle can do, a `Ctx` can do too, with one
@@ -67,7 +111,7 @@ impl<'a> Ctx<'a> {
         Ctx { core, key, self_id: OnceCell::new() }
     }
 
-    /// The port this callback runs for: the seed's `$SELF`.
+    /// The port this callback runs for: AnyEvent::MP's `$SELF`.
     pub fn self_id(&self) -> PortId {
         self.self_id.get_or_init(|| self.core.port_id_of(self.key)).clone()
     }
@@ -82,19 +126,19 @@ impl<'a> Ctx<'a> {
         Node::from_shared(self.core.shared.clone())
     }
 
-    /// Sends a message to a local or remote port (P14). Never blocks.
+    /// Sends a message to a local or remote port. Never blocks.
     pub fn snd(&mut self, port: &PortId, msg: Msg) {
         self.core.snd(port, msg);
     }
 
-    /// Creates a port without callbacks (P08).
+    /// Creates a port without callbacks.
     pub fn port(&mut self) -> PortId {
         let n = self.core.shared.next_port();
         self.core.insert(Key::Num(n), PortEntry::new(Handler::Empty));
         self.core.shared.num_port_id(n)
     }
 
-    /// Creates a port with a default callback (P09).
+    /// Creates a port with a default callback.
     pub fn port_with<F, R>(&mut self, f: F) -> PortId
     where
         F: FnMut(&mut Ctx<'_>, Msg) -> R + Send + 'static,
@@ -105,7 +149,7 @@ impl<'a> Ctx<'a> {
         self.core.shared.num_port_id(n)
     }
 
-    /// Replaces the default callback of a local port (P10).
+    /// Replaces the default callback of a local port.
     pub fn rcv<F, R>(&mut self, port: &PortId, f: F)
     where
         F: FnMut(&mut Ctx<'_>, Msg) -> R + Send + 'static,
@@ -117,26 +161,26 @@ impl<'a> Ctx<'a> {
     }
 
     /// Registers or replaces the callback for messages whose first element is
-    /// `tag`; the callback gets the message without its tag (P11).
+    /// `tag`; the callback gets the message without its tag.
     pub fn rcv_tag<F, R>(&mut self, port: &PortId, tag: &str, f: F) -> PortId
     where
         F: FnMut(&mut Ctx<'_>, Msg) -> R + Send + 'static,
         R: CallbackResult,
     {
         if let Some(key) = local_key(&self.core.shared, port) {
-            self.core.set_tag(&key, tag, Some(Handler::Cb(boxed(f))));
+            self.core.set_tag(&key, tag, Some(Handler::Cb(boxed_tag(tag, f))));
         }
         port.clone()
     }
 
-    /// Removes the callback for `tag` (P11, `rcv $port, tag` without callback).
+    /// Removes the callback for `tag` (`rcv $port, tag` without callback).
     pub fn unrcv(&mut self, port: &PortId, tag: &str) {
         if let Some(key) = local_key(&self.core.shared, port) {
             self.core.set_tag(&key, tag, None);
         }
     }
 
-    /// Kills a port; [`Reason::normal()`] for a normal kill (P27).
+    /// Kills a port; [`Reason::normal()`] for a normal kill.
     pub fn kil(&mut self, port: &PortId, reason: impl Into<Reason>) {
         self.core.kil(port, reason.into());
     }
@@ -147,7 +191,7 @@ impl<'a> Ctx<'a> {
         self.core.kill(&key, reason.into());
     }
 
-    /// Monitors a port (P20-P24): see [`Node::mon`].
+    /// Monitors a port: see [`Node::mon`].
     pub fn mon(&mut self, port: &PortId, action: impl IntoMonAction) -> MonGuard {
         let id = self.core.shared.next_mon();
         self.core.mon(port, id, crate::monitor::action_of(action));
@@ -155,13 +199,13 @@ impl<'a> Ctx<'a> {
     }
 
     /// `mon $port` without action: kill this port when `port` dies
-    /// abnormally (P22).
+    /// abnormally.
     pub fn mon_self(&mut self, port: &PortId) -> MonGuard {
         let me = self.self_id();
         self.mon(port, me)
     }
 
-    /// Keeps `value` alive until `port` dies (P26).
+    /// Keeps `value` alive until `port` dies.
     pub fn mon_guard<T: Send + 'static>(&mut self, port: &PortId, value: T) -> MonGuard {
         let id = self.core.shared.next_mon();
         self.core.mon(port, id, Action::Keep(Box::new(value)));
@@ -169,7 +213,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Spawns a port on `node` running the registered init function `init`
-    /// (P29, P30); returns its ID at once.
+    /// ; returns its ID at once.
     pub fn spawn(&mut self, node: &NodeId, init: &str, args: Msg) -> PortId {
         let shared = self.core.shared.clone();
         let n = shared.next_port();
@@ -196,14 +240,14 @@ impl<'a> Ctx<'a> {
         f(self, args)
     }
 
-    /// Sends `msg` to `port` after `delay` (P32).
+    /// Sends `msg` to `port` after `delay`.
     pub fn after(&mut self, delay: Duration, port: &PortId, msg: Msg) -> TimerGuard {
         self.node().after(delay, port, msg)
     }
 
     /// Captures `$SELF`: the returned [`Psub`] runs `f` later in this port's
-    /// context, from anywhere (a timer, a task, another thread), P19. An error
-    /// or panic in `f` kills the port (P18). Once the port is dead, calls do
+    /// context, from anywhere (a timer, a task, another thread). An error
+    /// or panic in `f` kills the port. Once the port is dead, calls do
     /// nothing.
     pub fn psub<A, F, R>(&self, f: F) -> Psub<A>
     where
@@ -280,7 +324,7 @@ impl<A: Send + 'static> Psub<A> {
     }
 }
 
-/// Builds a port with several tag callbacks at once (P12), from
+/// Builds a port with several tag callbacks at once, from
 /// [`Node::port_builder`].
 ///
 /// ```
@@ -288,7 +332,7 @@ impl<A: Send + 'static> Psub<A> {
 /// let node = aemp::Node::builder().build().await.unwrap();
 /// let port = node
 ///     .port_builder()
-///     .on("ping", |ctx, m| { let r = m.port(0)?; ctx.snd(&r, aemp::msg!["pong"]); Ok::<_, aemp::Error>(()) })
+///     .on("ping", |ctx, m| { let r = m.port(0)?; ctx.snd(&r, aemp::msg!["pong"]); Ok(()) })
 ///     .on("quit", |ctx, _| ctx.kil_self(aemp::Reason::normal()))
 ///     .create();
 /// # let _ = port; node.shutdown().await; }
@@ -319,7 +363,7 @@ impl PortBuilder {
         F: FnMut(&mut Ctx<'_>, Msg) -> R + Send + 'static,
         R: CallbackResult,
     {
-        self.tags.push((tag.to_owned(), boxed(f)));
+        self.tags.push((tag.to_owned(), boxed_tag(tag, f)));
         self
     }
 

@@ -6,7 +6,7 @@ use crate::value::{Msg, Value};
 
 /// Why a port died: a list of values, empty for a normal kill.
 ///
-/// The forms the runtime itself produces (SPEC A.8):
+/// The forms the runtime itself produces:
 /// - `()` normal ([`Reason::normal`]): monitors that kill other ports ignore it;
 /// - `("die", text)`: a callback, task or init function failed ([`Reason::die`]);
 /// - `("transport_error", nodeid, text)`: the connection to the port's node was

@@ -49,6 +49,10 @@ pub(crate) trait Remote: Send + Sync {
     /// The nodes with a live link, sorted.
     fn up_nodes(&self) -> Vec<NodeId>;
 
+    /// Why the last attempt to link to `node` failed, if it did and no
+    /// link has come up since.
+    fn last_failure(&self, node: &NodeId) -> Option<String>;
+
     /// Closes every link (the node is shutting down).
     fn shutdown(&self);
 }
@@ -101,6 +105,10 @@ impl Remote for Offline {
 
     fn up_nodes(&self) -> Vec<NodeId> {
         Vec::new()
+    }
+
+    fn last_failure(&self, _node: &NodeId) -> Option<String> {
+        None
     }
 
     fn shutdown(&self) {}

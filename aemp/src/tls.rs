@@ -1,5 +1,5 @@
 //! TLS for aemp connections, with AnyEvent::MP 0.9's certificate scheme
-//! (SPEC A.5, C.6).
+//! (see [AnyEvent::MP::Transport](https://metacpan.org/pod/AnyEvent::MP::Transport)).
 //!
 //! A node keeps its private key and its certificates in ONE PEM. The first
 //! certificate is the node's own, the others complete its chain. Both sides of
@@ -12,7 +12,7 @@
 //! real CA every node's PEM holds its own key and certificate plus the CA
 //! certificate.
 //!
-//! Which side is the TLS client is decided by the greeting nonces (SPEC A.3),
+//! Which side is the TLS client is decided by the greeting nonces,
 //! not by who dialled; this module only provides the two configurations. The
 //! client sends the fixed, meaningless server name [`SERVER_NAME`].
 
@@ -184,7 +184,7 @@ impl TlsSetup {
     }
 
     /// The configuration for the side that is the TLS client (the lower
-    /// nonce, SPEC A.3). It presents our certificate and verifies the peer's
+    /// nonce). It presents our certificate and verifies the peer's
     /// against our PEM. Connect with [`server_name()`].
     pub fn client_config(&self) -> Arc<ClientConfig> {
         self.client.clone()

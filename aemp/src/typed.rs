@@ -240,7 +240,7 @@ where
 }
 
 impl Node {
-    /// Sends a typed message to a local or remote port (P14): encodes it
+    /// Sends a typed message to a local or remote port: encodes it
     /// and calls [`snd`](Node::snd). Sending a type the port does not take
     /// does not compile.
     ///
@@ -254,7 +254,7 @@ impl Node {
 
     /// Creates a port that receives `M`: [`rcv_typed`](Node::rcv_typed) on a
     /// new port without a default callback, so a message with a tag `M`
-    /// does not know kills it (P08).
+    /// does not know kills it.
     pub fn port_typed<M, F, R>(&self, f: F) -> TypedPortId<M>
     where
         M: Message,
@@ -270,7 +270,7 @@ impl Node {
     /// the port's typed ID.
     ///
     /// # What arrives where
-    /// - `f` is registered as the tag callback (P11) of each tag of `M`,
+    /// - `f` is registered as the tag callback of each tag of `M`,
     ///   replacing callbacks those tags had; all of them are in place before
     ///   the next message to the port is handled. The port's default
     ///   callback and its other tag callbacks are untouched, so several
@@ -278,12 +278,12 @@ impl Node {
     /// - A message whose tag `M` knows but whose fields do not decode (too
     ///   few, too many, a wrong type) is not given to `f`: it kills the port
     ///   with `("die", text)`, the text naming the tag, the field and what
-    ///   was found, exactly as if a callback had returned that error (P18).
+    ///   was found, exactly as if a callback had returned that error.
     ///   A peer sending garbage can do no more harm than that.
     /// - A message with a tag `M` does not know (or no string tag) goes to
     ///   the port's default callback, like any message without a tag
-    ///   callback; a port without one dies of it (P08).
-    /// - An error returned by `f`, or a panic, kills the port (P18).
+    ///   callback; a port without one dies of it.
+    /// - An error returned by `f`, or a panic, kills the port.
     ///
     /// A remote `port` is ignored with a warning, as for [`rcv`](Node::rcv).
     pub fn rcv_typed<M, F, R>(&self, port: &PortId, f: F) -> TypedPortId<M>
@@ -313,7 +313,7 @@ impl Node {
         self.register(name, typed_init(f));
     }
 
-    /// Spawns a port on `node` running the init function `init` (P29, P30)
+    /// Spawns a port on `node` running the init function `init`
     /// with `args` serialised as the argument list (a tuple or a `Vec`
     /// gives one argument per element), and types its ID as taking `M`.
     ///
@@ -386,7 +386,7 @@ impl Node {
         let r = tokio::select! {
             r = rx => r.map_err(|_| Error::Shutdown).and_then(|m| R::from_msg(&m)),
             reason = dead => Err(Error::NoSuchPort(format!("{port}: {reason}"))),
-            _ = tokio::time::sleep(timeout) => Err(Error::Timeout(format!("no reply from {port}"))),
+            _ = tokio::time::sleep(timeout) => Err(self.timed_out(format!("no reply from {port}"), &port.node())),
         };
         self.kil(&reply, Reason::normal());
         r
@@ -394,7 +394,7 @@ impl Node {
 }
 
 impl Ctx<'_> {
-    /// Sends a typed message (P14): see [`Node::snd_typed`].
+    /// Sends a typed message: see [`Node::snd_typed`].
     ///
     /// # Errors
     /// When the message cannot be encoded; nothing is sent then.

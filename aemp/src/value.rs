@@ -378,36 +378,48 @@ impl Msg {
         self.0.first().and_then(Value::as_str)
     }
 
-    /// Element `i`, if present.
+    /// Element `i`.
+    ///
+    /// # Errors
+    /// [`Error::Element`] when the message has no element `i`.
     pub fn at(&self, i: usize) -> Result<&Value> {
-        self.0.get(i).ok_or_else(|| Error::MissingArg { index: i, len: self.0.len() })
+        self.0.get(i).ok_or_else(|| self.element_error(i, "missing".into()))
     }
 
     /// Element `i` converted to `T` through serde.
     ///
     /// # Errors
-    /// [`Error::MissingArg`] or [`Error::Value`] naming the index, the
-    /// expected type and what was found.
+    /// [`Error::Element`] naming the tag, the element, the expected type
+    /// and what was found (`message "add": element 1: invalid type:
+    /// expected i32, found string "x"`), or that it is missing.
     pub fn get<T: DeserializeOwned>(&self, i: usize) -> Result<T> {
         let v = self.at(i)?;
-        crate::de::from_value_ref(v).map_err(|e| Error::Value(format!("element {i}: {e}")))
+        crate::de::from_value_ref(v).map_err(|e| self.element_error(i, e.to_string()))
     }
 
     /// Element `i` as a string slice.
     ///
     /// # Errors
-    /// When it is missing or not a string.
+    /// [`Error::Element`] when it is missing or not a string.
     pub fn str(&self, i: usize) -> Result<&str> {
         let v = self.at(i)?;
-        v.as_str().ok_or_else(|| Error::Value(format!("element {i}: expected a string, found {}", v.kind())))
+        v.as_str().ok_or_else(|| self.element_error(i, format!("expected a string, found {}", v.kind())))
     }
 
     /// Element `i` as a port ID.
     ///
     /// # Errors
-    /// When it is missing, not a string, or not a valid port ID.
+    /// [`Error::Element`] when it is missing, not a string, or not a valid
+    /// port ID.
     pub fn port(&self, i: usize) -> Result<PortId> {
-        PortId::new(self.str(i)?)
+        PortId::new(self.str(i)?).map_err(|e| self.element_error(i, e.to_string()))
+    }
+
+    /// The error for element `i`, naming the tag (a first element that is a
+    /// string) unless the element is the tag itself.
+    fn element_error(&self, i: usize, problem: String) -> Error {
+        let tag = if i == 0 { None } else { self.tag().map(str::to_owned) };
+        Error::Element { tag, index: i, after_tag: false, problem }
     }
 
     /// Appends a value.

@@ -169,7 +169,7 @@ async fn an_unknown_tag_kills_a_typed_port_without_default_callback() {
 async fn an_error_or_panic_in_a_typed_callback_kills_the_port() {
     let n = node().await;
     let port = n.port_typed(|_ctx, m: Chat| match m {
-        Chat::Say(s) => Err(format!("cannot say {s}")),
+        Chat::Say(s) => Err(aemp::Error::die(format!("cannot say {s}"))),
         _ => Ok(()),
     });
     let dead = n.dead(port.id());

@@ -1,6 +1,8 @@
 //! The chat client's port, untyped.
 
+// ANCHOR: imports
 use aemp::{Msg, Node, PortId};
+// ANCHOR_END: imports
 
 // ANCHOR: client_port
 /// Creates a client's port: every message from the server becomes a line

@@ -19,9 +19,11 @@ pub mod client;
 pub mod server;
 pub mod typed;
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use aemp::{msg, GroupEvent, Node, PortId, Reason};
+// ANCHOR_END: imports
 
 // ANCHOR: group
 /// The Global group the chat server's port is registered in.

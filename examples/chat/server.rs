@@ -1,10 +1,12 @@
 //! The chat server, untyped: one port that takes `["join", client, nick]`
 //! and `["privmsg", nick, text]` and tells every client what happens.
 
+// ANCHOR: imports
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use aemp::{msg, Ctx, MonAction, Msg, Node, PortId, Reason};
+// ANCHOR_END: imports
 
 // ANCHOR: room
 /// The server's state: every client port that joined, with its nick.
@@ -32,7 +34,7 @@ pub fn server_port(node: &Node) -> PortId {
     let (for_join, for_privmsg, for_gone) = (room.clone(), room.clone(), room);
     node.port_builder()
         // ["join", client, nick]: the callback gets [client, nick].
-        .on("join", move |ctx, m| -> aemp::Result<()> {
+        .on("join", move |ctx, m| {
             let client = m.port(0)?;
             let nick = m.str(1)?.to_owned();
             let mut room = for_join.lock().expect("room lock");
@@ -43,13 +45,13 @@ pub fn server_port(node: &Node) -> PortId {
             Ok(())
         })
         // ["privmsg", nick, text]
-        .on("privmsg", move |ctx, m| -> aemp::Result<()> {
+        .on("privmsg", move |ctx, m| {
             let (nick, text) = (m.str(0)?, m.str(1)?);
             for_privmsg.lock().expect("room lock").broadcast(ctx, msg!["said", nick, text]);
             Ok(())
         })
         // ["gone", client, nick, reason...]: sent by the monitors of `watch`.
-        .on("gone", move |ctx, m| -> aemp::Result<()> {
+        .on("gone", move |ctx, m| {
             let client = m.port(0)?;
             let nick = m.str(1)?.to_owned();
             let reason = Reason::from(m.rest(2));

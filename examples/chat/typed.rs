@@ -9,9 +9,11 @@
 //! docs, which show each message's wire shape.
 #![allow(missing_docs)]
 
+// ANCHOR: imports
 use std::collections::HashMap;
 
 use aemp::{AempMessage, Ctx, Node, NodeId, Reason, TypedPortId};
+// ANCHOR_END: imports
 
 // ANCHOR: messages
 /// What the server takes.
@@ -42,7 +44,7 @@ pub enum ToClient {
 pub fn server_port(node: &Node) -> TypedPortId<ToServer> {
     // One callback gets every message, so it can own the state: no lock.
     let mut clients: HashMap<TypedPortId<ToClient>, String> = HashMap::new();
-    node.port_typed(move |ctx, m: ToServer| -> aemp::Result<()> {
+    node.port_typed(move |ctx, m: ToServer| {
         let event = match m {
             ToServer::Join { client, nick } => {
                 if clients.insert(client.clone(), nick.clone()).is_none() {

@@ -32,6 +32,7 @@ pub async fn run_all() -> aemp::Result<()> {
     Ok(())
 }
 
+// ANCHOR: two_nodes
 /// Network settings for a snippet node: a free port on 127.0.0.1 and a
 /// shared secret.
 pub fn local_net(secret: &str) -> NetConfig {
@@ -52,3 +53,4 @@ pub async fn two_nodes(a: &str, b: &str) -> aemp::Result<(Node, Node)> {
     let second = Node::builder().id(b).net_config(net).build().await?;
     Ok((first, second))
 }
+// ANCHOR_END: two_nodes

@@ -1,10 +1,12 @@
 //! Snippets of the chapter "Monitoring and killing".
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use aemp::{msg, MonAction, Node, Reason};
 
 use super::two_nodes;
+// ANCHOR_END: imports
 
 /// Runs the chapter's snippets.
 ///
@@ -56,7 +58,7 @@ pub async fn forms(node: &Node) {
 /// When the partner does not answer.
 pub async fn normal(node: &Node) -> aemp::Result<()> {
     let worker = node.port_with(|_ctx, _m| {});
-    let partner = node.port_with(|ctx, m| -> aemp::Result<()> {
+    let partner = node.port_with(|ctx, m| {
         ctx.snd(&m.port(0)?, msg!["still here"]);
         Ok(())
     });

@@ -1,9 +1,11 @@
 //! Snippets of the chapter "Nodes, profiles, seeds and the aemp tool".
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use aemp::config::Config;
 use aemp::{msg, Node, NodeBuilder};
+// ANCHOR_END: imports
 
 /// Runs the chapter's snippets.
 ///

@@ -1,6 +1,8 @@
 //! Snippets of the chapter "Operating aemp".
 
+// ANCHOR: imports
 use aemp::{msg, NetConfig, Node};
+// ANCHOR_END: imports
 
 /// Runs the chapter's snippets.
 ///

@@ -1,8 +1,10 @@
 //! Snippets of the chapter "Ports and messages".
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use aemp::{msg, Msg, Node, PortId, Reason};
+// ANCHOR_END: imports
 
 /// Runs the chapter's snippets.
 ///
@@ -49,7 +51,7 @@ pub fn messages() -> aemp::Result<()> {
 /// When the reply does not come.
 pub async fn first_port(node: &Node) -> aemp::Result<()> {
     // The callback gets the context (`ctx`) and the whole message.
-    let doubler = node.port_with(|ctx, m| -> aemp::Result<()> {
+    let doubler = node.port_with(|ctx, m| {
         let n: i64 = m.get(0)?;
         let reply = m.port(1)?;
         ctx.snd(&reply, msg![n * 2]);
@@ -84,7 +86,7 @@ pub async fn no_callback(node: &Node) {
 /// # Errors
 /// When the name is not allowed.
 pub async fn named(node: &Node) -> aemp::Result<()> {
-    let echo = node.named_port("echo", |ctx, m| -> aemp::Result<()> {
+    let echo = node.named_port("echo", |ctx, m| {
         // `call` (like `aemp rpc`) appends the reply port as the last element.
         let last = m.len().saturating_sub(1);
         let reply = m.port(last)?;
@@ -105,7 +107,7 @@ pub async fn named(node: &Node) -> aemp::Result<()> {
 /// # Errors
 /// When the answer does not come.
 pub async fn not_blocking(node: &Node) -> aemp::Result<()> {
-    let slow = node.port_with(|ctx, m| -> aemp::Result<()> {
+    let slow = node.port_with(|ctx, m| {
         let reply = m.port(0)?;
         // Runs later, as if it were a callback of this port.
         let answer = ctx.psub(move |ctx, n: u64| ctx.snd(&reply, msg!["done", n]));

@@ -1,10 +1,12 @@
 //! Snippets of the chapter "The wire protocol": the pure functions of
 //! `aemp::wire`, which do no I/O.
 
+// ANCHOR: imports
 use aemp::msg;
 use aemp::wire::auth::{self, AuthMethod};
 use aemp::wire::codec::{self, FrameReader, JsonReader, Limits, MsgpackReader};
 use aemp::wire::greeting;
+// ANCHOR_END: imports
 
 /// Runs the chapter's snippets.
 ///

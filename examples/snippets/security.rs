@@ -1,8 +1,10 @@
 //! Snippets of the chapter "Security".
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use aemp::{msg, NetConfig, Node, Reason};
+// ANCHOR_END: imports
 
 /// Runs the chapter's snippets.
 ///

@@ -1,10 +1,12 @@
 //! Snippets of the chapter "Spawning on other nodes".
 
+// ANCHOR: imports
 use std::time::Duration;
 
 use aemp::{msg, Ctx, Msg, Reason};
 
 use super::two_nodes;
+// ANCHOR_END: imports
 
 /// Runs the chapter's snippets.
 ///
@@ -20,7 +22,7 @@ pub async fn run() -> aemp::Result<()> {
 fn counter(ctx: &mut Ctx<'_>, args: Msg) -> aemp::Result<()> {
     let mut total: i64 = args.get(0)?;
     let me = ctx.self_id();
-    ctx.rcv_tag(&me, "add", move |ctx, m| -> aemp::Result<()> {
+    ctx.rcv_tag(&me, "add", move |ctx, m| {
         total += m.get::<i64>(0)?;
         ctx.snd(&m.port(1)?, msg![total]);
         Ok(())

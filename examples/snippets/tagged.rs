@@ -1,9 +1,11 @@
 //! Snippets of the chapter "Tagged receive and typed messages".
 
+// ANCHOR: imports
 use std::collections::HashMap;
 use std::time::Duration;
 
 use aemp::{msg, AempMessage, Message, Node, TypedPortId};
+// ANCHOR_END: imports
 
 /// Runs the chapter's snippets.
 ///
@@ -28,7 +30,7 @@ pub async fn tags(node: &Node) {
     let port = node
         .port_builder()
         // Gets ["ping", reply] as [reply]: the tag is taken off.
-        .on("ping", |ctx, m| -> aemp::Result<()> {
+        .on("ping", |ctx, m| {
             ctx.snd(&m.port(0)?, msg!["pong"]);
             Ok(())
         })
@@ -154,7 +156,7 @@ pub fn wire_shapes() -> aemp::Result<()> {
 /// When the store does not answer.
 pub async fn typed_store(node: &Node) -> aemp::Result<()> {
     let mut data = HashMap::new();
-    let store = node.port_typed(move |ctx, request: StoreRequest| -> aemp::Result<()> {
+    let store = node.port_typed(move |ctx, request: StoreRequest| {
         match request {
             StoreRequest::PutValue(key, value) => {
                 data.insert(key, value);

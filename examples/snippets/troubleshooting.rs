@@ -1,6 +1,8 @@
 //! Snippets of the chapter "Troubleshooting".
 
+// ANCHOR: imports
 use aemp::{msg, NetConfig, Node, PortId, Reason, Value};
+// ANCHOR_END: imports
 
 /// Runs the chapter's snippets.
 ///

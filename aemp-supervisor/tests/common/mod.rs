@@ -86,7 +86,7 @@ pub fn register() {
             });
             Ok(())
         });
-        aemp::register_init("Test::failing", |_ctx, _args| Err::<(), _>("cannot start"));
+        aemp::register_init("Test::failing", |_ctx, _args| Err(aemp::Error::die("cannot start")));
     });
 }
 

@@ -212,7 +212,9 @@ impl Claimed {
     /// the node's entry (see [`Net::claim`]), which it returns.
     pub(super) fn claim(&mut self, c: &Contender<'_>) -> Result<Arc<Peer>> {
         self.ungreet();
-        let id = self.peer.as_ref().map_or_else(|| c.dialer.clone(), |p| p.id.clone());
+        let Some(id) = self.peer.as_ref().map(|p| p.id.clone()) else {
+            return Err(Error::Protocol("authenticated before the greetings named a node".into()));
+        };
         loop {
             let peer = self.net.peer(&id);
             self.peer = Some(peer.clone());

@@ -6,28 +6,34 @@ use std::time::Duration;
 use crate::wire::codec::Limits;
 use crate::wire::greeting;
 
-/// Network settings of a node. The defaults are the original's where it
-/// had one (SPEC A.9, A.11) and SPEC C.3's limits.
+/// Network settings of a node. The defaults are those of AnyEvent::MP
+/// where it had one (timeouts, intervals), and limits that keep a hostile
+/// peer from exhausting the node.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct NetConfig {
     /// Listener addresses (`ip:port`; port 0 picks a free one). None: a
     /// private node, which can talk to public nodes only.
     pub binds: Vec<String>,
-    /// Seed addresses (`host:port`).
+    /// Seed addresses (`host:port`). A host name may resolve to several
+    /// addresses (one per seed node, as a headless service's does): each is
+    /// tried in turn, this node's own skipped, and the name is resolved
+    /// again when all have failed.
     pub seeds: Vec<String>,
     /// The shared secret; without one (and without TLS) no connection
     /// can be authenticated.
     pub secret: Option<String>,
     /// PEM with our private key and certificate chain; enables TLS. Its
-    /// certificates are also the only ones trusted for peers (SPEC A.5).
+    /// certificates are also the only ones trusted for peers.
     pub cert_pem: Option<String>,
     /// Accept the `cleartext` auth method from peers (off by default).
     pub allow_cleartext: bool,
     /// Accept and send `tls_anon` (off by default).
     pub allow_tls_anon: bool,
-    /// Seconds of silence after which a peer is considered dead (we
-    /// advertise `monitor_timeout - network_latency`, SPEC A.9).
+    /// Seconds of silence after which a peer is considered dead (a node
+    /// advertises `monitor_timeout - network_latency` in its greeting, and
+    /// its peers time the link out after that). Data left unacknowledged
+    /// this long also ends a link (on Linux).
     pub monitor_timeout: f64,
     /// Expected network latency in seconds.
     pub network_latency: f64,

@@ -17,6 +17,9 @@ use super::{Net, Peer};
 use crate::error::{Error, Result};
 use crate::id::NodeId;
 
+/// Most nodes whose last dial failure is kept.
+const MAX_FAILURES: usize = 4096;
+
 impl Net {
     /// Starts a task that dials `peer` until it is linked or nothing
     /// waits for it any more.
@@ -52,6 +55,9 @@ impl Net {
                 if peer.st.lock().up.is_some() {
                     break;
                 }
+            }
+            if addrs.is_empty() {
+                self.dial_failed(&peer.id, "no known address".into());
             }
             for a in addrs {
                 if let Some(link) = self.dial_addr(&peer, &a).await {
@@ -93,21 +99,34 @@ impl Net {
                         } else {
                             tracing::debug!(node = %peer.id, addr, "connection ended: {e}");
                         }
+                        self.dial_failed(&peer.id, format!("{addr}: {e}"));
                         None
                     }
                 }
             }
             Some(Err(e)) => {
                 tracing::debug!(node = %peer.id, addr, "connect failed: {e}");
+                self.dial_failed(&peer.id, format!("{addr}: connect failed: {e}"));
                 None
             }
             None => {
                 tracing::debug!(node = %peer.id, addr, "connect timed out");
+                self.dial_failed(&peer.id, format!("{addr}: connect timed out"));
                 None
             }
         };
         peer.st.lock().attempting = false;
         link
+    }
+
+    /// Records why a dial of `node` failed (see `Remote::last_failure`).
+    fn dial_failed(&self, node: &NodeId, why: String) {
+        let mut f = self.failures.lock();
+        // Bounded: made-up node IDs must not grow it without end.
+        if f.len() >= MAX_FAILURES && !f.contains_key(node) {
+            f.clear();
+        }
+        f.insert(node.clone(), why);
     }
 
     /// Dials `node` from the calling task when nothing else is dialling it

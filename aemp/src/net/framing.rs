@@ -1,4 +1,4 @@
-//! The framings a link can speak: JSON text or msgpack (SPEC A.7).
+//! The framings a link can speak: JSON text or msgpack.
 
 use crate::error::Result;
 use crate::value::Value;

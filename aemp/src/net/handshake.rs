@@ -97,7 +97,7 @@ impl Net {
     /// connection right here and sends its greeting and auth line in one
     /// write, which needs one wake-up of the dialler instead of two.
     /// Neither side ever waits for the other's greeting before sending its
-    /// own (SPEC A.2). `peer_addr` is the peer's address when the caller
+    /// own. `peer_addr` is the peer's address when the caller
     /// knows it already (the socket is asked otherwise).
     pub(super) fn greet_now(
         self: &Arc<Net>,

@@ -121,8 +121,8 @@ impl Net {
     }
 
     /// Installs `up` as the peer's link (its lock held): the handshake's
-    /// last bytes, Global's `opening` messages, then what was queued (SPEC
-    /// A.9.3). Returns the monitors of a link it replaced, to fire.
+    /// last bytes, Global's `opening` messages, then what was queued.
+    /// Returns the monitors of a link it replaced, to fire.
     fn install(
         &self,
         peer: &Arc<Peer>,
@@ -145,6 +145,7 @@ impl Net {
         });
         st.sock = None;
         st.writing = false;
+        self.failures.lock().remove(&peer.id);
         st.up = Some(up);
         peer.met.store(true, std::sync::atomic::Ordering::Release);
         st.out.clear();

@@ -1,5 +1,6 @@
 //! The network layer: listeners, connections, the handshake, per-node send
-//! queues and remote monitors (SPEC A.2-A.9, Part B, C.1-C.3).
+//! queues and remote monitors (the book's protocol chapter describes the
+//! wire side).
 //!
 //! [`Net`] is the network state of one node; its rooms:
 //!
@@ -98,6 +99,9 @@ pub(crate) struct Net {
     /// Nodes whose addresses the user gave ([`Net::give_addr`]): kept in the
     /// address book even before their node was ever reached.
     given: Mutex<std::collections::HashSet<NodeId>>,
+    /// Why the last dial of a node failed, until a link to it comes up
+    /// (for the errors of sends and calls that time out).
+    failures: Mutex<HashMap<NodeId, String>>,
     next_conn: AtomicU64,
     open_conns: AtomicUsize,
     /// Incoming handshakes in progress, per remote address, oldest first.
@@ -143,6 +147,7 @@ impl Net {
             peers: Mutex::default(),
             addrs: Mutex::new(HashMap::new()),
             given: Mutex::default(),
+            failures: Mutex::default(),
             next_conn: AtomicU64::new(1),
             open_conns: AtomicUsize::new(0),
             handshaking: Mutex::new(HashMap::new()),

@@ -36,7 +36,7 @@ pub(super) struct Up {
 #[derive(Default)]
 pub(super) struct PeerState {
     pub(super) up: Option<Up>,
-    /// Messages queued while not connected (SPEC A.9.3).
+    /// Messages queued while not connected.
     pub(super) pending: Vec<Msg>,
     pub(super) pending_bytes: usize,
     /// When the first pending message was queued (the connect deadline runs from it).

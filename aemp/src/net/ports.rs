@@ -122,6 +122,10 @@ impl Remote for Net {
         Net::up_nodes(self)
     }
 
+    fn last_failure(&self, node: &NodeId) -> Option<String> {
+        self.failures.lock().get(node).cloned()
+    }
+
     fn shutdown(&self) {
         self.close_all();
     }

@@ -224,8 +224,12 @@ impl Net {
         st.pending_since = None;
         let mons = st.take_monitors_for_loss();
         drop(st);
-        tracing::warn!(node = %peer.id, "unable to connect");
-        self.fire_monitors(peer, mons, Reason::transport_error(peer.id.as_str(), "unable to connect"));
+        let why = match self.failures.lock().get(&peer.id) {
+            Some(last) => format!("unable to connect (last attempt: {last})"),
+            None => "unable to connect".to_owned(),
+        };
+        tracing::warn!(node = %peer.id, "{why}");
+        self.fire_monitors(peer, mons, Reason::transport_error(peer.id.as_str(), &why));
     }
 
     pub(super) fn fire_monitors(&self, peer: &Arc<Peer>, mons: Monitors, reason: Reason) {
@@ -249,7 +253,7 @@ impl Net {
     }
 
     /// The connection `conn` to `peer` failed: drop what was not written,
-    /// fire every monitor on the node's ports (SPEC A.9.2).
+    /// fire every monitor on the node's ports.
     pub(super) fn fail(&self, peer: &Arc<Peer>, conn: u64, text: &str) {
         let mut st = peer.st.lock();
         if st.up.as_ref().map(|u| u.conn) != Some(conn) {
@@ -283,7 +287,7 @@ impl Net {
 /// A message that the link's framing cannot carry (bytes over json, say)
 /// is lost: it is logged, and the monitors of its destination port are
 /// taken, to fire with `("transport_error", node, "message not sent: ...")`
-/// so that the loss is not silent (P25).
+/// so that the loss is not silent.
 pub(super) type Lost = (Monitors, Reason);
 
 pub(super) fn unsendable(node: &NodeId, st: &mut PeerState, dest: Option<&str>, e: &Error) -> Lost {

@@ -1,5 +1,6 @@
 //! The second phase of the AEMP handshake: auth methods, tokens and the
-//! auth line (SPEC A.4, Part B, C.1).
+//! auth line (the authentication of
+//! [AnyEvent::MP::Transport](https://metacpan.org/pod/AnyEvent::MP::Transport)'s protocol).
 //!
 //! Let L1, L2 be this side's greeting lines and R1, R2 the peer's, without
 //! line ends, and T(a,b,c,d) = `a\nb\nc\nd\n` ([`transcript`]). We send a
@@ -15,7 +16,7 @@ const HMAC_BLOCK: usize = 64;
 pub const BLAKE3_CONTEXT: &str = "aemp 2026 shared secret";
 
 /// The longest auth line [`AuthLine::parse`] accepts, in bytes, line end
-/// not counted (the handshake line limit, SPEC C.3).
+/// not counted (the handshake line limit).
 pub const MAX_AUTH_LINE: usize = 4096;
 
 /// An auth method named in greetings and auth lines.
@@ -142,7 +143,7 @@ fn compute(
     })
 }
 
-/// The token WE send with `method`, lowercase hex (SPEC A.4, Part B):
+/// The token WE send with `method`, lowercase hex:
 ///
 /// - `hmac_md6_64_256`: hex(HMAC-MD6-256(key = T(L1,L2,R1,R2), message =
 ///   MD6-256(secret))) (the transcript is the key, as 0.9 does on the wire);
@@ -187,7 +188,7 @@ pub fn verify(
     }
 }
 
-/// Whether the peer may authenticate with the method it named (SPEC C.1):
+/// Whether the peer may authenticate with the method it named:
 /// only methods of aemp's own accept list; `cleartext` and `tls_anon` only
 /// when the configuration allows them; `tls_*` only with TLS on. The
 /// secret-based methods are then always checked with the real secret by

@@ -1,6 +1,7 @@
 //! The first phase of the AEMP handshake: greeting lines, nonces, the
 //! line splitter for the handshake phase and the pure negotiation rules
-//! (SPEC A.2, A.3 and Part B).
+//! (the greeting of
+//! [AnyEvent::MP::Transport](https://metacpan.org/pod/AnyEvent::MP::Transport)'s protocol).
 //!
 //! Nothing here does I/O: the connection code feeds bytes in and acts on
 //! what comes out.
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 pub const PROTOCOL_VERSION: &str = "0";
 
 /// The default limit for one handshake line, in bytes, without its line end
-/// (SPEC C.3: 4 KiB).
+/// (4 KiB).
 pub const MAX_LINE: usize = 4096;
 
 /// The longest nonce line [`check_nonce`] accepts, in bytes. 0.9 and aemp
@@ -376,7 +377,7 @@ pub fn accept_peer_framing(framing: &str) -> Result<()> {
 }
 
 /// Whether TLS is on for this connection: we have a certificate and the
-/// peer sent `tls=` with an integer part of at least 1 (SPEC A.3).
+/// peer sent `tls=` with an integer part of at least 1.
 pub fn tls_on(we_have_cert: bool, peer: &Greeting) -> bool {
     we_have_cert && peer.tls()
 }
@@ -394,7 +395,7 @@ pub fn we_are_tls_client(our_nonce: &str, peer_nonce: &str) -> bool {
 ///
 /// `provider` is the whole value, normally [`PROVIDER`]; `incarnation`
 /// normally comes from [`new_incarnation`]. The caller keeps the node ID
-/// valid (SPEC A.1) and the values free of `;`, CR and LF.
+/// valid and the values free of `;`, CR and LF.
 #[allow(clippy::too_many_arguments)]
 pub fn our_greeting(
     node_id: &str,

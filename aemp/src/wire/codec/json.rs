@@ -1,4 +1,4 @@
-//! The `json` framing (SPEC A.6): compact JSON arrays back to back.
+//! The `json` framing: compact JSON arrays back to back.
 //!
 //! Writing: [`encode_json`] and [`encode_json_dest`]. Reading: [`JsonReader`],
 //! whose incremental scanner finds where each message ends and enforces
@@ -210,7 +210,7 @@ fn describe_at(text: &[u8], pos: usize) -> String {
     }
 }
 
-/// Reads JSON messages (SPEC A.6) from a byte stream.
+/// Reads JSON messages from a byte stream.
 ///
 /// Messages are JSON arrays back to back, optionally separated by
 /// whitespace (space, tab, CR, LF). A top-level value that is not an array is

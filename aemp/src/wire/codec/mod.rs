@@ -1,10 +1,10 @@
 //! The two message framings of the AEMP protocol, as pure functions over
 //! bytes (no I/O).
 //!
-//! - `json` (SPEC A.6): compact JSON arrays back to back, no delimiter,
+//! - `json`: compact JSON arrays back to back, no delimiter,
 //!   whitespace allowed between them. [`encode_json`] writes one message,
 //!   [`JsonReader`] reads them.
-//! - `msgpack` (SPEC Part B): a BER length (Perl `pack "w"`, see
+//! - `msgpack`: a BER length (Perl `pack "w"`, see
 //!   [`ber_encode`]) followed by one MessagePack array. [`encode_msgpack`]
 //!   writes one frame, [`MsgpackReader`] reads them.
 //!
@@ -71,7 +71,7 @@ pub use msgpack::{encode_msgpack, encode_msgpack_dest, MsgpackReader};
 use crate::error::{Error, Result};
 use crate::value::Value;
 
-/// Limits applied to every message read from a peer (SPEC C.3).
+/// Limits applied to every message read from a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// The largest message in bytes: for JSON, from the opening `[` to the

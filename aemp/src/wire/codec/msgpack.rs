@@ -1,4 +1,4 @@
-//! The `msgpack` framing (SPEC Part B): a BER length, then one MessagePack
+//! The `msgpack` framing: a BER length, then one MessagePack
 //! array. Writing: [`encode_msgpack`] and [`encode_msgpack_dest`]. Reading:
 //! [`MsgpackReader`], a non-recursive decoder that checks the limits before
 //! allocating.
@@ -187,7 +187,7 @@ fn mp_value(v: &Value, out: &mut Vec<u8>) -> Result<()> {
 // ===========================================================================
 // msgpack reading
 
-/// Reads msgpack frames (SPEC Part B) from a byte stream: a BER length, then
+/// Reads msgpack frames from a byte stream: a BER length, then
 /// one MessagePack array of exactly that many bytes.
 ///
 /// The length is checked against [`Limits::max_message`] as soon as it is
