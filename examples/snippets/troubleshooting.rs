@@ -87,7 +87,10 @@ pub async fn unreachable() -> aemp::Result<Reason> {
     let death = node.dead(&port);
     node.snd(&port, msg!["hello?"]);
     let reason = death.await;
-    assert_eq!(reason, Reason::transport_error("nowhere", "unable to connect"));
+    assert_eq!(
+        reason,
+        Reason::transport_error("nowhere", "unable to connect (last attempt: no known address)")
+    );
     node.shutdown().await;
     Ok(reason)
 }

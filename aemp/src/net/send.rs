@@ -224,12 +224,13 @@ impl Net {
         st.pending_since = None;
         let mons = st.take_monitors_for_loss();
         drop(st);
-        let why = match self.failures.lock().get(&peer.id) {
-            Some(last) => format!("unable to connect (last attempt: {last})"),
-            None => "unable to connect".to_owned(),
-        };
-        tracing::warn!(node = %peer.id, "{why}");
-        self.fire_monitors(peer, mons, Reason::transport_error(peer.id.as_str(), &why));
+        // The reason stays the one AnyEvent::MP gives (code matches on
+        // it); the log says how the last attempt ended.
+        match self.failures.lock().get(&peer.id) {
+            Some(last) => tracing::warn!(node = %peer.id, "unable to connect (last attempt: {last})"),
+            None => tracing::warn!(node = %peer.id, "unable to connect"),
+        }
+        self.fire_monitors(peer, mons, Reason::transport_error(peer.id.as_str(), "unable to connect"));
     }
 
     pub(super) fn fire_monitors(&self, peer: &Arc<Peer>, mons: Monitors, reason: Reason) {
