@@ -329,6 +329,15 @@ impl Shared {
         Key::Name(name.into())
     }
 
+    /// [`Shared::key_of`] for a name already owned: a well-known name
+    /// becomes the key without a copy.
+    pub(crate) fn key_of_owned(&self, name: String) -> Key {
+        match self.num_of(&name) {
+            Some(n) => Key::Num(n),
+            None => Key::Name(name.into_boxed_str()),
+        }
+    }
+
     /// The number of a generated name of this node, if `name` is one.
     pub(crate) fn num_of(&self, name: &str) -> Option<u64> {
         let rest = name.strip_prefix(&*self.prefix)?.strip_prefix('.')?;
