@@ -377,14 +377,10 @@ impl Node {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (dead_tx, dead_rx) = tokio::sync::oneshot::channel();
         let mut tx = Some(tx);
-        let target = port.clone();
-        // The reply port takes its monitor off the target and dies as the
-        // reply arrives: a call answered leaves nothing for the caller to undo.
         let on_reply = move |ctx: &mut Ctx<'_>, m: Msg| {
             if let Some(tx) = tx.take() {
                 let _ = tx.send(m);
             }
-            ctx.core.unmon(&target, mon);
             ctx.kil_self(Reason::normal());
         };
         // Port, monitor and request in one command, in that order.
@@ -404,13 +400,17 @@ impl Node {
             }
             _ = tokio::time::sleep(timeout) => Err(self.timed_out(format!("no reply from {port}"), &port.node())),
         };
-        if r.is_err() {
-            let target = port.clone();
-            shared.call(move |core| {
-                core.unmon(&target, mon);
+        // The monitor goes once the caller has its answer (taken off by the
+        // reply port itself, it could close `dead_rx` before the reply was
+        // seen); the reply port is gone already unless the call failed.
+        let target = port.clone();
+        let failed = r.is_err();
+        shared.call(move |core| {
+            core.unmon(&target, mon);
+            if failed {
                 core.kill(&Key::Num(n), Reason::normal());
-            });
-        }
+            }
+        });
         r
     }
 

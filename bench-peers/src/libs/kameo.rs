@@ -149,8 +149,7 @@ impl Library for Kameo {
             let mut handles = Vec::with_capacity(n as usize);
             let m = meter.start();
             idle_actors(n, &mut handles).await;
-            let made = m.stop();
-            made
+            m.stop()
         })
     }
 }
