@@ -18,6 +18,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crossbeam_utils::CachePadded;
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -59,8 +60,65 @@ pub(crate) struct PortEntry {
 
 #[derive(Default)]
 struct Links {
-    monitors: Vec<(u64, Action)>,
+    monitors: Monitors,
     tasks: Vec<tokio::task::AbortHandle>,
+}
+
+/// The monitors on one port, in the order placed (the order they fire).
+///
+/// Removing one leaves a hole (`None`) where it was, found by binary search
+/// while the IDs ascend (they do unless requests from several threads
+/// crossed on their way to the dispatcher), and the holes go once they are
+/// the majority: removing many monitors of one port one by one costs no
+/// quadratic time.
+#[derive(Default)]
+struct Monitors {
+    list: Vec<(u64, Option<Action>)>,
+    holes: usize,
+    /// Some ID was placed after a larger one: search linearly.
+    unordered: bool,
+}
+
+impl Monitors {
+    fn push(&mut self, id: u64, action: Action) {
+        if self.list.last().is_some_and(|(last, _)| *last > id) {
+            self.unordered = true;
+        }
+        self.list.push((id, Some(action)));
+    }
+
+    fn remove(&mut self, id: u64) {
+        let at = if self.unordered {
+            self.list.iter().position(|(i, _)| *i == id)
+        } else {
+            self.list.binary_search_by_key(&id, |(i, _)| *i).ok()
+        };
+        if at.and_then(|at| self.list[at].1.take()).is_some() {
+            self.holes += 1;
+            if self.holes * 2 > self.list.len() {
+                self.retain(|_| true);
+            }
+        }
+    }
+
+    /// Keeps the monitors whose action passes `keep` (and drops the holes).
+    fn retain(&mut self, mut keep: impl FnMut(&Action) -> bool) {
+        self.list.retain(|(_, a)| a.as_ref().is_some_and(&mut keep));
+        self.holes = 0;
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Action> {
+        self.list.iter().filter_map(|(_, a)| a.as_ref())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.len() == self.holes
+    }
+
+    /// The actions, in the order placed.
+    fn into_actions(self) -> impl Iterator<Item = Action> {
+        self.list.into_iter().filter_map(|(_, a)| a)
+    }
 }
 
 impl PortEntry {
@@ -119,8 +177,8 @@ pub(crate) struct Shared {
     /// Set by the dispatcher before it sleeps; a push that sees it wakes it.
     sleeping: AtomicBool,
     /// Set by pushes, cleared by the dispatcher: what it spins on briefly
-    /// before going to sleep (on its own cache line).
-    hint: crossbeam_utils::CachePadded<AtomicBool>,
+    /// before sleeping, while commands stream in (on its own cache line).
+    hint: CachePadded<AtomicBool>,
     pub(crate) inits: RwLock<HashMap<String, InitFn>>,
     pub(crate) tasks: TaskTracker,
     pub(crate) cancel: CancellationToken,
@@ -143,7 +201,7 @@ impl Shared {
             queue: Mutex::new(Vec::with_capacity(1024)),
             wake: Notify::new(),
             sleeping: AtomicBool::new(false),
-            hint: crossbeam_utils::CachePadded::new(AtomicBool::new(false)),
+            hint: CachePadded::new(AtomicBool::new(false)),
             inits: RwLock::new(HashMap::new()),
             tasks: TaskTracker::new(),
             cancel: CancellationToken::new(),
@@ -206,6 +264,13 @@ impl Shared {
         }
     }
 
+    /// Stops the node's tasks: cancels them, and wakes the dispatcher so
+    /// that it sees it.
+    pub(crate) fn shut_down(&self) {
+        self.cancel.cancel();
+        self.wake.notify_one();
+    }
+
     /// Runs `f` on the dispatcher.
     pub(crate) fn call(&self, f: impl FnOnce(&mut Core) + Send + 'static) {
         self.push(Cmd::Call(Box::new(f)));
@@ -262,6 +327,15 @@ impl Shared {
             return Key::Num(n);
         }
         Key::Name(name.into())
+    }
+
+    /// [`Shared::key_of`] for a name already owned: a well-known name
+    /// becomes the key without a copy.
+    pub(crate) fn key_of_owned(&self, name: String) -> Key {
+        match self.num_of(&name) {
+            Some(n) => Key::Num(n),
+            None => Key::Name(name.into_boxed_str()),
+        }
     }
 
     /// The number of a generated name of this node, if `name` is one.
@@ -431,16 +505,11 @@ impl Core {
     /// from the shared queue at least), then writes what the callbacks sent
     /// to other nodes. Returns whether work remains.
     pub(crate) fn step(&mut self, budget: u32) -> bool {
-        self.step_counted(budget).1
-    }
-
-    /// [`Core::step`], also returning whether anything was run.
-    pub(crate) fn step_counted(&mut self, budget: u32) -> (bool, bool) {
         let shared = self.shared.clone();
         let mut batch = std::mem::take(&mut self.spare);
         std::mem::swap(&mut *shared.queue.lock(), &mut batch);
         self.counters.saw_queue(batch.len() + self.run.len());
-        let worked = !batch.is_empty() || !self.run.is_empty();
+        let taken = batch.len();
         if self.run.is_empty() {
             // Handle the batch in place; sends it causes go to `run`, after it.
             for cmd in batch.drain(..) {
@@ -449,8 +518,11 @@ impl Core {
         } else {
             self.run.extend(batch.drain(..));
         }
-        // Give back the memory of a burst once it is handled.
-        self.spare = if batch.capacity() > 65_536 { Vec::with_capacity(1024) } else { batch };
+        // Keep the batch's memory for the next swap while commands stream
+        // in: a fresh vector for each batch would make a fast sender grow
+        // it again, page by page (page faults cost it more than the sends).
+        // Give it back once a step finds little work: the burst is over.
+        self.spare = if batch.capacity() > 65_536 && taken < 1024 { Vec::with_capacity(1024) } else { batch };
         let mut budget = budget;
         while budget > 0 {
             let Some(cmd) = self.run.pop_front() else { break };
@@ -463,7 +535,7 @@ impl Core {
         for outbox in self.dirty.drain(..) {
             outbox.flush();
         }
-        (worked, !self.run.is_empty() || !shared.queue.lock().is_empty())
+        !self.run.is_empty() || !shared.queue.lock().is_empty()
     }
 
     pub(crate) fn exec(&mut self, cmd: Cmd) {
@@ -638,7 +710,7 @@ impl Core {
             return;
         }
         match self.entry_mut(key) {
-            Some(e) => e.links().monitors.push((id, action)),
+            Some(e) => e.links().monitors.push(id, action),
             None => {
                 let name = self.name_of(key);
                 let reason = self
@@ -659,7 +731,7 @@ impl Core {
             return;
         }
         if let Some(links) = self.entry_mut(key).and_then(|e| e.links.as_mut()) {
-            links.monitors.retain(|(i, _)| *i != id);
+            links.monitors.remove(id);
         }
     }
 
@@ -671,7 +743,7 @@ impl Core {
         let held = self
             .entry_mut(key)
             .and_then(|e| e.links.as_ref())
-            .is_some_and(|l| l.monitors.iter().any(|(_, a)| matches!(a, Action::Remote(n) if n == node)));
+            .is_some_and(|l| l.monitors.iter().any(|a| matches!(a, Action::Remote(n) if n == node)));
         if held {
             return;
         }
@@ -695,7 +767,7 @@ impl Core {
     /// Removes the monitors that remote node `node` holds on local port `key`.
     pub(crate) fn unmon_remote(&mut self, key: &Key, node: &NodeId) {
         if let Some(links) = self.entry_mut(key).and_then(|e| e.links.as_mut()) {
-            links.monitors.retain(|(_, a)| !matches!(a, Action::Remote(n) if n == node));
+            links.monitors.retain(|a| !matches!(a, Action::Remote(n) if n == node));
         }
         self.forget_remote_mon(key, node);
     }
@@ -748,7 +820,7 @@ impl Core {
                 continue;
             }
             let name = self.name_of(&key);
-            for (_, action) in monitors {
+            for action in monitors.into_actions() {
                 match action {
                     Action::Kill(p) if self.shared.is_local(&p) => {
                         if !reason.is_normal() {
@@ -824,6 +896,14 @@ impl Core {
         }
     }
 
+    /// Removes monitor `id` from a local or remote port.
+    pub(crate) fn unmon(&mut self, port: &PortId, id: u64) {
+        match self.shared.is_local(port).then(|| self.shared.key_of(port.name())) {
+            Some(key) => self.unmon_local(&key, id),
+            None => self.shared.remote().unmon(port, id),
+        }
+    }
+
     /// Runs a registered init function in a new port (local spawn).
     pub(crate) fn spawn_local(&mut self, key: Key, init: &str, args: Msg) {
         let name = self.name_of(&key);
@@ -859,7 +939,7 @@ impl Core {
         };
         c.named_ports.sort();
         for e in self.nums.values().chain(self.names.values()) {
-            for (_, a) in e.links.iter().flat_map(|l| &l.monitors) {
+            for a in e.links.iter().flat_map(|l| l.monitors.iter()) {
                 match a {
                     Action::Remote(_) => c.monitors_from_peers += 1,
                     _ => c.monitors_local += 1,
@@ -908,54 +988,59 @@ pub(crate) fn panic_text(p: &Box<dyn Any + Send>) -> String {
     }
 }
 
-/// How many times the dispatcher looks for work again before sleeping.
-const IDLE_SPINS: u32 = 4;
-/// How long one look lasts, in spin-loop hints (a few microseconds).
-const SPIN_ROUNDS: u32 = 200;
+/// How long the dispatcher watches for more work before it sleeps, when
+/// commands stream in: about what a thread wake-up costs.
+const SPIN: std::time::Duration = std::time::Duration::from_micros(5);
+
+/// Spins until a push raises the hint or [`SPIN`] has passed; returns
+/// whether work came.
+fn spin_for_work(shared: &Shared) -> bool {
+    shared.hint.store(false, Ordering::Relaxed);
+    let t0 = std::time::Instant::now();
+    loop {
+        for _ in 0..16 {
+            if shared.hint.load(Ordering::Relaxed) {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if t0.elapsed() >= SPIN {
+            return false;
+        }
+    }
+}
 
 /// The dispatcher task: runs the node's commands whenever no connection
 /// reader is running them, and sleeps when there are none.
+///
+/// It does not yield to tokio between batches (only when its coop budget
+/// is spent): a yielding task is queued where the other workers may steal
+/// it, so tokio wakes one to do so, a thread wake-up per batch. And it
+/// spins for more work only briefly, and only when commands stream in (the
+/// last step left more behind it): a task that a callback wakes sits in
+/// this worker's LIFO slot, which no other worker may take, until the
+/// dispatcher returns, so a spin after a request and its reply holds the
+/// requester back for the whole spin.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let Some(slot) = shared.core.get() else { return };
-    let mut idle_spins = 0u32;
+    let mut streaming = false;
     loop {
         if shared.cancel.is_cancelled() {
             break;
         }
-        let (worked, more, held_elsewhere) = match slot.try_lock() {
-            Some(mut g) => {
-                let (worked, more) = g.as_mut().map_or((false, false), |core| core.step_counted(16_384));
-                (worked, more, false)
-            }
-            None => (false, false, true),
+        let (more, held_elsewhere) = match slot.try_lock() {
+            Some(mut g) => (g.as_mut().is_some_and(|core| core.step(16_384)), false),
+            None => (false, true),
         };
         if more {
-            idle_spins = 0;
-            tokio::task::yield_now().await;
+            streaming = true;
+            tokio::task::consume_budget().await;
             continue;
         }
-        if worked {
-            // Work just ran out: messages may be streaming in.
-            idle_spins = 0;
-        } else if idle_spins == 0 {
-            // Woken with nothing to do: no reason to expect more soon.
-            idle_spins = IDLE_SPINS;
-        }
-        // Nothing to do (or a reader is at it): watch for new work for a
-        // moment before sleeping, since a wake-up costs more than a short
-        // spin when messages keep coming.
-        if idle_spins < IDLE_SPINS {
-            idle_spins += 1;
-            shared.hint.store(false, Ordering::Relaxed);
-            for _ in 0..SPIN_ROUNDS {
-                if shared.hint.load(Ordering::Relaxed) {
-                    break;
-                }
-                std::hint::spin_loop();
-            }
+        if streaming && !held_elsewhere && spin_for_work(&shared) {
             continue;
         }
-        idle_spins = 0;
+        streaming = false;
         shared.sleeping.store(true, Ordering::SeqCst);
         if !shared.queue.lock().is_empty() {
             shared.sleeping.store(false, Ordering::SeqCst);
@@ -966,10 +1051,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             }
             continue;
         }
-        tokio::select! {
-            _ = shared.wake.notified() => {}
-            _ = shared.cancel.cancelled() => break,
-        }
+        // Shutdown wakes it too (see `Shared::shut_down`).
+        shared.wake.notified().await;
         shared.sleeping.store(false, Ordering::SeqCst);
     }
     // The node port dies with the node: its monitors fire. Then drop the
@@ -981,4 +1064,66 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         drop(core);
     }
     shared.queue.lock().clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{msg, Node};
+
+    fn ids(m: &Monitors) -> Vec<u64> {
+        m.list.iter().filter(|(_, a)| a.is_some()).map(|(i, _)| *i).collect()
+    }
+
+    #[test]
+    fn monitors_keep_their_order_whatever_is_removed() {
+        for crossed in [false, true] {
+            let mut m = Monitors::default();
+            let mut model: Vec<u64> = (1..=1000).collect();
+            if crossed {
+                // Two requests crossed on their way to the dispatcher.
+                model.swap(10, 11);
+            }
+            for &id in &model {
+                m.push(id, Action::Keep(Box::new(())));
+            }
+            assert_eq!(m.unordered, crossed);
+            // Remove every third, then some twice and some never placed.
+            for id in (1..=1000).step_by(3).chain([4, 7, 5000]) {
+                m.remove(id);
+                model.retain(|&i| i != id);
+            }
+            assert_eq!(ids(&m), model);
+            assert!(m.list.len() <= 2 * model.len() + 1, "holes are dropped");
+            for id in 1..=1000 {
+                m.remove(id);
+            }
+            assert!(m.is_empty());
+            assert_eq!(m.into_actions().count(), 0);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answered_call_leaves_no_reply_port_and_no_monitor_behind() {
+        let node = Node::builder().build().await.unwrap();
+        let echo = node.port_with(|ctx, m| -> crate::Result<()> {
+            ctx.snd(&m.port(1)?, msg![m.at(0)?.clone()]);
+            Ok(())
+        });
+        let before = node.port_count().await;
+        for i in 0..100 {
+            let r = node.call(&echo, msg![i], std::time::Duration::from_secs(30)).await.unwrap();
+            assert_eq!(r, msg![i]);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let key = node.shared().key_of(echo.name());
+        node.shared().call(move |core| {
+            let mons = core.entry_mut(&key).and_then(|e| e.links.as_ref()).map(|l| ids(&l.monitors));
+            let _ = tx.send((core.port_count(), mons.unwrap_or_default()));
+        });
+        let (after, mons) = rx.await.unwrap();
+        assert_eq!(after, before);
+        assert_eq!(mons, Vec::<u64>::new());
+        node.shutdown().await;
+    }
 }

@@ -136,10 +136,7 @@ impl Drop for MonGuard {
         let id = self.id;
         let shared = node.shared().clone();
         if shared.is_local(&port) {
-            shared.call(move |core: &mut Core| {
-                let key = core.shared.key_of(port.name());
-                core.unmon_local(&key, id);
-            });
+            shared.call(move |core: &mut Core| core.unmon(&port, id));
         } else {
             shared.remote().unmon(&port, id);
         }

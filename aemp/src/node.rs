@@ -5,7 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::core::{self, Action, Cmd, Core, Handler, Key, Shared};
+use crate::core::{self, Action, Cmd, Core, Handler, Key, PortEntry, Shared};
 use crate::error::{Error, Result};
 use crate::id::{NodeId, PortId};
 use crate::inbox::{Inbox, InboxShared};
@@ -370,22 +370,47 @@ impl Node {
         make: impl FnOnce(&PortId) -> Msg,
         timeout: Duration,
     ) -> Result<Msg> {
+        let shared = &self.0;
+        let n = shared.next_port();
+        let msg = make(&shared.num_port_id(n));
+        let mon = shared.next_mon();
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let (dead_tx, dead_rx) = tokio::sync::oneshot::channel();
         let mut tx = Some(tx);
-        let reply = self.port_with(move |ctx, m| {
+        let on_reply = move |ctx: &mut Ctx<'_>, m: Msg| {
             if let Some(tx) = tx.take() {
-                let _ = tx.send(Ok(m));
+                let _ = tx.send(m);
             }
             ctx.kil_self(Reason::normal());
+        };
+        // Port, monitor and request in one command, in that order.
+        let target = port.clone();
+        shared.call(move |core| {
+            core.insert(Key::Num(n), PortEntry::new(Handler::Cb(boxed(on_reply))));
+            core.mon(&target, mon, Action::Notify(dead_tx));
+            core.snd(&target, msg);
         });
-        let dead = self.dead(port);
-        self.snd(port, make(&reply));
         let r = tokio::select! {
-            r = rx => r.unwrap_or(Err(Error::Shutdown)),
-            reason = dead => Err(Error::NoSuchPort(format!("{port}: {reason}"))),
+            // A reply that came before the target died wins.
+            biased;
+            r = rx => r.map_err(|_| Error::Shutdown),
+            reason = dead_rx => {
+                let reason = reason.unwrap_or_else(|_| Reason::die("node shut down"));
+                Err(Error::NoSuchPort(format!("{port}: {reason}")))
+            }
             _ = tokio::time::sleep(timeout) => Err(self.timed_out(format!("no reply from {port}"), &port.node())),
         };
-        self.kil(&reply, Reason::normal());
+        // The monitor goes once the caller has its answer (taken off by the
+        // reply port itself, it could close `dead_rx` before the reply was
+        // seen); the reply port is gone already unless the call failed.
+        let target = port.clone();
+        let failed = r.is_err();
+        shared.call(move |core| {
+            core.unmon(&target, mon);
+            if failed {
+                core.kill(&Key::Num(n), Reason::normal());
+            }
+        });
         r
     }
 
@@ -415,7 +440,7 @@ impl Node {
     /// `("die", "node shut down")`.
     pub async fn shutdown(&self) {
         self.0.remote().shutdown();
-        self.0.cancel.cancel();
+        self.0.shut_down();
         self.0.tasks.close();
         self.0.tasks.wait().await;
     }

@@ -361,7 +361,13 @@ impl Msg {
     /// A message of the values of an array (inline when they fit).
     pub fn from_array<const N: usize>(values: [Value; N]) -> Msg {
         if N <= Msg::INLINE {
-            Msg(values.into_iter().collect())
+            // Straight into the inline buffer, without an iterator (this is
+            // every `msg!`); the slots past `N` keep nulls, which own nothing.
+            let mut buf: [Value; Msg::INLINE] = [Value::Null, Value::Null, Value::Null];
+            for (slot, v) in buf.iter_mut().zip(values) {
+                *slot = v;
+            }
+            Msg(Items::from_buf_and_len(buf, N))
         } else {
             Msg(Items::from_vec(Vec::from(values)))
         }
@@ -614,6 +620,10 @@ mod tests {
     fn short_messages_are_inline_and_long_ones_keep_their_values() {
         let m = crate::msg!["a", 1, 2.5];
         assert!(!m.0.spilled());
+        assert_eq!(m.to_vec(), vec![Value::from("a"), Value::Int(1), Value::Float(2.5)]);
+        assert_eq!(crate::msg!["a"].to_vec(), vec![Value::from("a")]);
+        assert_eq!(crate::msg!["a", 1].to_vec(), vec![Value::from("a"), Value::Int(1)]);
+        assert_eq!(Msg::from_array::<0>([]), Msg::new());
         let long = crate::msg!["a", 1, 2, 3, 4];
         assert!(long.0.spilled());
         assert_eq!(long.len(), 5);

@@ -419,5 +419,5 @@ fn route(shared: &Shared, from: &NodeId, msg: Vec<Value>) -> Option<Cmd> {
     if name.is_empty() {
         return Some(Cmd::NodePort(from.clone(), msg));
     }
-    Some(Cmd::Deliver(shared.key_of(&name), msg))
+    Some(Cmd::Deliver(shared.key_of_owned(name), msg))
 }

@@ -240,7 +240,11 @@ impl FrameReader for MsgpackReader {
         if buf.len() < end {
             return Ok(None);
         }
-        let r = MpDecoder { b: &buf[hdr..end], i: 0 }.message(self.limits.max_depth, &mut self.stack);
+        let frame = &buf[hdr..end];
+        let r = match (MpDecoder { b: frame, i: 0 }).flat(self.limits.max_depth) {
+            Some(r) => r,
+            None => MpDecoder { b: frame, i: 0 }.message(self.limits.max_depth, &mut self.stack),
+        };
         self.stack.clear();
         Ok(Some((r?, end)))
     }
@@ -328,6 +332,90 @@ impl<'a> MpDecoder<'a> {
         }
     }
 
+    /// Decodes one value that is not a container, its marker just read at
+    /// offset `at`.
+    fn scalar(&mut self, marker: u8, at: usize) -> Result<Value> {
+        Ok(match marker {
+            0x00..=0x7f => Value::Int(marker.into()),
+            0xe0..=0xff => Value::Int((marker as i8).into()),
+            0xa0..=0xbf => Value::Str(self.str(usize::from(marker & 0x1f))?),
+            0xc0 => Value::Null,
+            0xc2 => Value::Bool(false),
+            0xc3 => Value::Bool(true),
+            0xc4 => {
+                let n = self.u8()?.into();
+                Value::Bytes(self.take(n)?.to_vec())
+            }
+            0xc5 => {
+                let n = self.u16()?;
+                Value::Bytes(self.take(n)?.to_vec())
+            }
+            0xc6 => {
+                let n = self.u32()?;
+                Value::Bytes(self.take(n)?.to_vec())
+            }
+            0xca => Value::Float(f32::from_be_bytes(self.array()?).into()),
+            0xcb => Value::Float(f64::from_be_bytes(self.array()?)),
+            0xcc => Value::Int(self.u8()?.into()),
+            0xcd => Value::Int(u16::from_be_bytes(self.array()?).into()),
+            0xce => Value::Int(u32::from_be_bytes(self.array()?).into()),
+            0xcf => Value::from(u64::from_be_bytes(self.array()?)),
+            0xd0 => Value::Int(i8::from_be_bytes(self.array()?).into()),
+            0xd1 => Value::Int(i16::from_be_bytes(self.array()?).into()),
+            0xd2 => Value::Int(i32::from_be_bytes(self.array()?).into()),
+            0xd3 => Value::Int(i64::from_be_bytes(self.array()?)),
+            0xd9 => {
+                let n = self.u8()?.into();
+                Value::Str(self.str(n)?)
+            }
+            0xda => {
+                let n = self.u16()?;
+                Value::Str(self.str(n)?)
+            }
+            0xdb => {
+                let n = self.u32()?;
+                Value::Str(self.str(n)?)
+            }
+            0xc7..=0xc9 | 0xd4..=0xd8 => {
+                return Err(decode_err(format!(
+                    "msgpack ext types are not supported (marker 0x{marker:02x} at offset {at})"
+                )))
+            }
+            _ => {
+                return Err(decode_err(format!("invalid msgpack marker 0x{marker:02x} at offset {at}")));
+            }
+        })
+    }
+
+    /// Decodes the most common frame, a short array of values none of
+    /// which is a container, without the container stack. `None` for any
+    /// other frame, well-formed or not: [`MpDecoder::message`] then decodes
+    /// it, or names what is wrong.
+    fn flat(mut self, max_depth: usize) -> Option<Result<Vec<Value>>> {
+        let n = match self.b.first() {
+            Some(&m @ 0x90..=0x9f) if max_depth >= 1 => usize::from(m & 0x0f),
+            _ => return None,
+        };
+        self.i = 1;
+        if n > self.remaining() {
+            return None;
+        }
+        let mut items = Vec::with_capacity(n);
+        for _ in 0..n {
+            let at = self.i;
+            let marker = *self.b.get(at)?;
+            if matches!(marker, 0x80..=0x9f | 0xdc..=0xdf) {
+                return None;
+            }
+            self.i += 1;
+            match self.scalar(marker, at) {
+                Ok(v) => items.push(v),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        (self.i == self.b.len()).then_some(Ok(items))
+    }
+
     /// Decodes the frame, which must be exactly one array.
     fn message(mut self, max_depth: usize, stack: &mut Vec<MpFrame>) -> Result<Vec<Value>> {
         stack.clear();
@@ -396,58 +484,7 @@ impl<'a> MpDecoder<'a> {
                     }
                 }
             } else {
-                match marker {
-                    0x00..=0x7f => Value::Int(marker.into()),
-                    0xe0..=0xff => Value::Int((marker as i8).into()),
-                    0xa0..=0xbf => Value::Str(self.str(usize::from(marker & 0x1f))?),
-                    0xc0 => Value::Null,
-                    0xc2 => Value::Bool(false),
-                    0xc3 => Value::Bool(true),
-                    0xc4 => {
-                        let n = self.u8()?.into();
-                        Value::Bytes(self.take(n)?.to_vec())
-                    }
-                    0xc5 => {
-                        let n = self.u16()?;
-                        Value::Bytes(self.take(n)?.to_vec())
-                    }
-                    0xc6 => {
-                        let n = self.u32()?;
-                        Value::Bytes(self.take(n)?.to_vec())
-                    }
-                    0xca => Value::Float(f32::from_be_bytes(self.array()?).into()),
-                    0xcb => Value::Float(f64::from_be_bytes(self.array()?)),
-                    0xcc => Value::Int(self.u8()?.into()),
-                    0xcd => Value::Int(u16::from_be_bytes(self.array()?).into()),
-                    0xce => Value::Int(u32::from_be_bytes(self.array()?).into()),
-                    0xcf => Value::from(u64::from_be_bytes(self.array()?)),
-                    0xd0 => Value::Int(i8::from_be_bytes(self.array()?).into()),
-                    0xd1 => Value::Int(i16::from_be_bytes(self.array()?).into()),
-                    0xd2 => Value::Int(i32::from_be_bytes(self.array()?).into()),
-                    0xd3 => Value::Int(i64::from_be_bytes(self.array()?)),
-                    0xd9 => {
-                        let n = self.u8()?.into();
-                        Value::Str(self.str(n)?)
-                    }
-                    0xda => {
-                        let n = self.u16()?;
-                        Value::Str(self.str(n)?)
-                    }
-                    0xdb => {
-                        let n = self.u32()?;
-                        Value::Str(self.str(n)?)
-                    }
-                    0xc7..=0xc9 | 0xd4..=0xd8 => {
-                        return Err(decode_err(format!(
-                            "msgpack ext types are not supported (marker 0x{marker:02x} at offset {at})"
-                        )))
-                    }
-                    _ => {
-                        return Err(decode_err(format!(
-                            "invalid msgpack marker 0x{marker:02x} at offset {at}"
-                        )));
-                    }
-                }
+                self.scalar(marker, at)?
             };
             // A value is complete: add it to the open containers, closing
             // those that are full.
