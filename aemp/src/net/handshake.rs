@@ -222,8 +222,26 @@ impl Net {
             }
         };
         tracing::trace!(conn, "auth line received");
-        let recv_framing =
-            negotiate::accept_auth(&self.local(), [&l1, &l2], [&r1, &r2], &d.peer, d.plan.tls_on, &ra)?;
+        let recv_framing = match negotiate::accept_auth(
+            &self.local(),
+            [&l1, &l2],
+            [&r1, &r2],
+            &d.peer,
+            d.plan.tls_on,
+            &ra,
+        ) {
+            Ok(f) => f,
+            Err(e) => {
+                // Our auth line still goes out (it would have with our
+                // greeting, had theirs been in first), so that the peer
+                // learns why, not only that the connection closed.
+                if !unsent.is_empty() {
+                    let _ = stream.write_all(&unsent).await;
+                    let _ = stream.flush().await;
+                }
+                return Err(e);
+            }
+        };
         let peer = claimed.claim(&d.contender(conn))?;
         Ok((
             Handshaken {
