@@ -152,8 +152,17 @@ pub(crate) enum Action {
 pub(crate) enum Key {
     /// A generated name `<prefix>.<n>`.
     Num(u64),
-    /// Any other name (well-known names, ports spawned by other nodes, the node port `""`).
-    Name(Box<str>),
+    /// Any other name (well-known names, ports spawned by other nodes, the
+    /// node port `""`); shared, so that a connection's reader can keep the
+    /// keys of the ports its messages go to.
+    Name(Arc<str>),
+}
+
+/// Where a port's entry is kept: see [`Core::slot`].
+#[derive(Clone, Copy)]
+enum Slot {
+    Num(u64),
+    Named(u64),
 }
 
 /// A command for the dispatcher.
@@ -230,15 +239,6 @@ impl Shared {
         }
     }
 
-    /// Appends several commands at once (one lock); empties `cmds`.
-    pub(crate) fn push_batch(&self, cmds: &mut Vec<Cmd>) {
-        if cmds.is_empty() {
-            return;
-        }
-        self.queue.lock().append(cmds);
-        self.pushed();
-    }
-
     /// Installs the dispatcher state (once, at start).
     pub(crate) fn install_core(&self, core: Core) {
         let _ = self.core.set(Mutex::new(Some(core)));
@@ -262,6 +262,27 @@ impl Shared {
         } else {
             self.pushed();
         }
+    }
+
+    /// Runs `f` on the dispatcher's state on this task, if no one else is
+    /// running the node's commands and none are left waiting once this task
+    /// has run what is queued (`None` otherwise: queue instead). What `f`'s
+    /// commands queue runs before it returns.
+    pub(crate) fn run_here<R>(&self, f: impl FnOnce(&mut Core) -> R) -> Option<R> {
+        let mut guard = self.core.get()?.try_lock()?;
+        let core = guard.as_mut()?;
+        if core.step(4096) {
+            drop(guard);
+            self.wake.notify_one();
+            return None;
+        }
+        let r = f(core);
+        let more = core.step(4096);
+        drop(guard);
+        if more {
+            self.wake.notify_one();
+        }
+        Some(r)
     }
 
     /// Stops the node's tasks: cancels them, and wakes the dispatcher so
@@ -327,15 +348,6 @@ impl Shared {
             return Key::Num(n);
         }
         Key::Name(name.into())
-    }
-
-    /// [`Shared::key_of`] for a name already owned: a well-known name
-    /// becomes the key without a copy.
-    pub(crate) fn key_of_owned(&self, name: String) -> Key {
-        match self.num_of(&name) {
-            Some(n) => Key::Num(n),
-            None => Key::Name(name.into_boxed_str()),
-        }
     }
 
     /// The number of a generated name of this node, if `name` is one.
@@ -405,7 +417,12 @@ fn push_u64(s: &mut String, n: u64) {
 pub(crate) struct Core {
     pub(crate) shared: Arc<Shared>,
     nums: crate::seqtable::SeqTable<PortEntry>,
-    names: crate::util::FastMap<Box<str>, PortEntry>,
+    /// Named ports: each name's slot in `named`, given in sequence and
+    /// never reused, so that a slot found before a callback runs is still
+    /// that port's (or empty) after it.
+    names: crate::util::FastMap<Arc<str>, u64>,
+    named: crate::seqtable::SeqTable<PortEntry>,
+    next_named: u64,
     pub(crate) run: VecDeque<Cmd>,
     /// Spawns that failed recently, for `mon1` answers.
     pub(crate) failed_spawns: VecDeque<(Box<str>, Reason)>,
@@ -433,6 +450,8 @@ impl Core {
             shared,
             nums: Default::default(),
             names: Default::default(),
+            named: Default::default(),
+            next_named: 1,
             run: VecDeque::with_capacity(1024),
             failed_spawns: VecDeque::new(),
             spare: Vec::with_capacity(1024),
@@ -444,17 +463,33 @@ impl Core {
         }
     }
 
-    fn entry_mut(&mut self, key: &Key) -> Option<&mut PortEntry> {
+    /// Where the entry of the port `key` is, if the port exists.
+    fn slot(&self, key: &Key) -> Option<Slot> {
         match key {
-            Key::Num(n) => self.nums.get_mut(*n),
-            Key::Name(s) => self.names.get_mut(s),
+            Key::Num(n) => Some(Slot::Num(*n)),
+            Key::Name(s) => self.names.get(s).map(|&i| Slot::Named(i)),
         }
+    }
+
+    fn at(&mut self, slot: Slot) -> Option<&mut PortEntry> {
+        match slot {
+            Slot::Num(n) => self.nums.get_mut(n),
+            Slot::Named(i) => self.named.get_mut(i),
+        }
+    }
+
+    fn entry_mut(&mut self, key: &Key) -> Option<&mut PortEntry> {
+        let slot = self.slot(key)?;
+        self.at(slot)
     }
 
     fn remove(&mut self, key: &Key) -> Option<PortEntry> {
         match key {
             Key::Num(n) => self.nums.remove(*n),
-            Key::Name(s) => self.names.remove(s),
+            Key::Name(s) => {
+                let i = self.names.remove(s)?;
+                self.named.remove(i)
+            }
         }
     }
 
@@ -468,7 +503,7 @@ impl Core {
 
     /// The number of live ports (the node port not counted).
     pub(crate) fn port_count(&self) -> usize {
-        self.nums.len() + self.names.len()
+        self.nums.len() + self.named.len()
     }
 
     pub(crate) fn name_of(&self, key: &Key) -> String {
@@ -495,8 +530,10 @@ impl Core {
                 if s.is_empty() || self.names.contains_key(&s) {
                     return false;
                 }
-                self.names.insert(s, entry);
-                true
+                let i = self.next_named;
+                self.next_named += 1;
+                self.names.insert(s, i);
+                self.named.insert(i, entry)
             }
         }
     }
@@ -565,7 +602,11 @@ impl Core {
             crate::kernel::handle(self, None, msg);
             return;
         }
-        let Some(entry) = self.entry_mut(&key) else {
+        let Some(place) = self.slot(&key) else {
+            tracing::trace!(port = ?key, "message to a nonexistent port dropped");
+            return;
+        };
+        let Some(entry) = self.at(place) else {
             tracing::trace!(port = ?key, "message to a nonexistent port dropped");
             return;
         };
@@ -583,7 +624,7 @@ impl Core {
                     let result = self.invoke(&key, &mut cb, msg);
                     // Put the callback back unless it was replaced, removed or the port died.
                     if let Some(slot) =
-                        self.entry_mut(&key).and_then(|e| e.tags.as_mut()).and_then(|t| t.get_mut(&tag))
+                        self.at(place).and_then(|e| e.tags.as_mut()).and_then(|t| t.get_mut(&tag))
                     {
                         if matches!(slot, Handler::Running) {
                             *slot = Handler::Cb(cb);
@@ -602,7 +643,7 @@ impl Core {
                     unreachable!()
                 };
                 let result = self.invoke(&key, &mut cb, msg);
-                if let Some(e) = self.entry_mut(&key) {
+                if let Some(e) = self.at(place) {
                     if matches!(e.default, Handler::Running) {
                         e.default = Handler::Cb(cb);
                     }
@@ -938,7 +979,7 @@ impl Core {
             ..Default::default()
         };
         c.named_ports.sort();
-        for e in self.nums.values().chain(self.names.values()) {
+        for e in self.nums.values().chain(self.named.values()) {
             for a in e.links.iter().flat_map(|l| l.monitors.iter()) {
                 match a {
                     Action::Remote(_) => c.monitors_from_peers += 1,

@@ -361,13 +361,14 @@ impl Msg {
     /// A message of the values of an array (inline when they fit).
     pub fn from_array<const N: usize>(values: [Value; N]) -> Msg {
         if N <= Msg::INLINE {
-            // Straight into the inline buffer, without an iterator (this is
-            // every `msg!`); the slots past `N` keep nulls, which own nothing.
-            let mut buf: [Value; Msg::INLINE] = [Value::Null, Value::Null, Value::Null];
-            for (slot, v) in buf.iter_mut().zip(values) {
-                *slot = v;
+            // Straight into the inline buffer (this is every `msg!`): a
+            // slot is written only when a value goes in, so no placeholder
+            // is made and dropped.
+            let mut items = Items::new();
+            for v in values {
+                items.push(v);
             }
-            Msg(Items::from_buf_and_len(buf, N))
+            Msg(items)
         } else {
             Msg(Items::from_vec(Vec::from(values)))
         }

@@ -2,7 +2,7 @@
 
 use crate::error::Result;
 use crate::value::Value;
-use crate::wire::codec::{self, FrameReader, JsonReader, Limits, MsgpackReader};
+use crate::wire::codec::{self, JsonReader, Limits, MsgpackReader, SplitReader};
 
 /// The framing of one direction of a link.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -34,7 +34,7 @@ impl Framing {
         }
     }
 
-    pub(super) fn reader(self, limits: Limits) -> Box<dyn FrameReader + Send> {
+    pub(super) fn reader(self, limits: Limits) -> Box<dyn SplitReader + Send> {
         match self {
             Framing::Json => Box::new(JsonReader::new(limits)),
             Framing::Msgpack => Box::new(MsgpackReader::new(limits)),

@@ -1,6 +1,8 @@
 //! A live link: a connection past its handshake becoming its node's link
 //! (Global's opening messages and what was queued go out first), its writer
-//! and reader tasks, and routing what arrives into the dispatcher's queue.
+//! and reader tasks, and routing what arrives to the node's ports (run at
+//! once when no one else is running the node's commands, else queued for
+//! the dispatcher).
 //!
 //! Takes one peer's lock at a time; Global's state is taken under it only
 //! through `LinkEvents::opening_messages`.
@@ -21,12 +23,12 @@ use super::peers::{PeerState, Up};
 use super::send::{unsendable, Lost};
 use super::stream::{Link, WriteSide};
 use super::{Net, Peer};
-use crate::core::{Cmd, Shared};
+use crate::core::{Cmd, Key, Shared};
 use crate::error::{Error, Result};
 use crate::id::NodeId;
 use crate::reason::Reason;
 use crate::value::{Msg, Value};
-use crate::wire::codec::FrameReader;
+use crate::wire::codec::{split, Dest, SplitReader};
 
 /// How many bytes of messages a connection hands to its node before it
 /// waits for the node to catch up (receive-side backpressure).
@@ -275,25 +277,43 @@ impl Net {
     ) -> String {
         let Some(shared) = self.shared() else { return "node gone".into() };
         let mut dec = framing.reader(self.cfg.limits());
+        let mut recent = RecentPorts::default();
         let mut buf = leftover;
         let mut cmds: Vec<Cmd> = Vec::new();
         let mut silence = peer_timeout.map(secs).map(Silence::new);
         // Bytes handed to the node since the node last caught up with us.
         let mut ahead = 0usize;
         loop {
-            let used = match decode_all(&shared, &peer.id, &mut *dec, &buf, &mut cmds) {
+            // When no one else is running the node's commands, each message
+            // runs as soon as it is decoded (what it allocated is freed
+            // while still in the cache); else they queue for the dispatcher.
+            let mut count = 0u64;
+            let direct = shared.run_here(|core| {
+                decode_each(&shared, &peer.id, &mut *dec, &mut recent, &buf, |cmd| {
+                    count += 1;
+                    core.exec(cmd);
+                })
+            });
+            let decoded = match direct {
+                Some(r) => {
+                    ahead = 0;
+                    r
+                }
+                None => decode_each(&shared, &peer.id, &mut *dec, &mut recent, &buf, |cmd| cmds.push(cmd)),
+            };
+            count += cmds.len() as u64;
+            shared.push_and_run(&mut cmds);
+            let used = match decoded {
                 Ok(used) => used,
                 Err(e) => {
-                    shared.push_batch(&mut cmds);
                     tracing::warn!(node = %peer.id, "closing connection: {e}");
                     return format!("protocol error: {e}");
                 }
             };
             ahead += used;
             if used > 0 {
-                peer.st.lock().traffic.received((cmds.len() as u64, used as u64));
+                peer.st.lock().traffic.received((count, used as u64));
             }
-            shared.push_and_run(&mut cmds);
             if ahead > RECV_AHEAD {
                 // The node is behind: wait until it has handled what this
                 // connection gave it before reading more, so that a peer
@@ -327,20 +347,21 @@ impl Net {
     }
 }
 
-/// Decodes every whole message at the start of `buf` into commands for the
-/// dispatcher; returns how many bytes they took.
-fn decode_all(
+/// Decodes every whole message at the start of `buf` and hands each, as a
+/// command for the dispatcher, to `sink`; returns how many bytes they took.
+fn decode_each(
     shared: &Shared,
     from: &NodeId,
-    dec: &mut dyn FrameReader,
+    dec: &mut dyn SplitReader,
+    recent: &mut RecentPorts,
     buf: &[u8],
-    cmds: &mut Vec<Cmd>,
+    mut sink: impl FnMut(Cmd),
 ) -> Result<usize> {
     let mut start = 0;
-    while let Some((msg, used)) = dec.decode(&buf[start..])? {
+    while let Some((dest, msg, used)) = dec.decode_split(&buf[start..])? {
         start += used;
-        if let Some(c) = route(shared, from, msg) {
-            cmds.push(c);
+        if let Some(c) = route(shared, recent, from, dest, msg) {
+            sink(c);
         }
     }
     Ok(start)
@@ -397,27 +418,68 @@ async fn read_timed(
 /// Routes one decoded message as a connection's reader does (the node
 /// port's requests included), as if it had come from node `from`.
 pub(crate) fn route_incoming(shared: &Arc<Shared>, from: &NodeId, msg: Vec<Value>) {
-    if let Some(c) = route(shared, from, msg) {
+    let (dest, msg) = split(msg);
+    if let Some(c) = route(shared, &mut RecentPorts::default(), from, dest, msg) {
         shared.push(c);
     }
 }
 
-/// A message from a peer: `[portname, payload...]`, as a command for the
-/// dispatcher (`None` for a keepalive or a malformed destination).
-fn route(shared: &Shared, from: &NodeId, msg: Vec<Value>) -> Option<Cmd> {
-    let mut values = msg.into_iter();
-    let name = match values.next() {
-        None => return None, // keepalive
-        Some(Value::Str(s)) => s,
-        Some(other) => {
-            tracing::warn!(node = %from, "message whose destination is a {} dropped", other.kind());
+/// A message from a peer, as a command for the dispatcher (`None` for a
+/// keepalive or a malformed destination).
+fn route(shared: &Shared, recent: &mut RecentPorts, from: &NodeId, dest: Dest<'_>, msg: Msg) -> Option<Cmd> {
+    let target = match dest {
+        Dest::Keepalive => return None,
+        Dest::Port(name) => {
+            let target = (!name.is_empty()).then(|| recent.key(shared, &name));
+            recent.last = Some(target.clone());
+            target
+        }
+        Dest::Same => match &recent.last {
+            Some(target) => target.clone(),
+            None => {
+                tracing::error!(node = %from, "message to the same port as none before it dropped");
+                return None;
+            }
+        },
+        Dest::Invalid(kind) => {
+            tracing::warn!(node = %from, "message whose destination is a {kind} dropped");
             return None;
         }
     };
-    // The payload without its destination (inline when it is short).
-    let msg: Msg = values.collect();
-    if name.is_empty() {
-        return Some(Cmd::NodePort(from.clone(), msg));
+    Some(match target {
+        None => Cmd::NodePort(from.clone(), msg),
+        Some(key) => Cmd::Deliver(key, msg),
+    })
+}
+
+/// The keys of the named ports a link's recent messages went to: a message
+/// to one of them shares its key instead of copying the name into a new one.
+#[derive(Default)]
+struct RecentPorts {
+    /// Where the last message went (`None` inside: the node port), for
+    /// [`Dest::Same`].
+    last: Option<Option<Key>>,
+    names: Vec<Arc<str>>,
+    /// The entry replaced next once all are taken.
+    next: usize,
+}
+
+impl RecentPorts {
+    const KEPT: usize = 4;
+
+    fn key(&mut self, shared: &Shared, name: &str) -> Key {
+        if let Some(n) = self.names.iter().find(|n| ***n == *name) {
+            return Key::Name(n.clone());
+        }
+        let key = shared.key_of(name);
+        if let Key::Name(n) = &key {
+            if self.names.len() < Self::KEPT {
+                self.names.push(n.clone());
+            } else {
+                self.names[self.next] = n.clone();
+                self.next = (self.next + 1) % Self::KEPT;
+            }
+        }
+        key
     }
-    Some(Cmd::Deliver(shared.key_of_owned(name), msg))
 }

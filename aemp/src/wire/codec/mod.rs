@@ -68,8 +68,10 @@ pub use ber::{ber_decode, ber_encode};
 pub use json::{encode_json, encode_json_dest, JsonReader};
 pub use msgpack::{encode_msgpack, encode_msgpack_dest, MsgpackReader};
 
+use std::borrow::Cow;
+
 use crate::error::{Error, Result};
-use crate::value::Value;
+use crate::value::{Msg, Value};
 
 /// Limits applied to every message read from a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +104,49 @@ pub trait FrameReader {
     /// [`Error::Decode`] naming the problem when the bytes are not a valid
     /// message or exceed the [`Limits`]; the connection should be closed.
     fn decode(&mut self, buf: &[u8]) -> Result<Option<(Vec<Value>, usize)>>;
+}
+
+/// Where a message read from a peer goes: its first element.
+#[derive(Debug, PartialEq)]
+pub(crate) enum Dest<'a> {
+    /// The empty message, a keepalive.
+    Keepalive,
+    /// A port name (the node port's is empty), borrowed from the read
+    /// buffer when the framing allows.
+    Port(Cow<'a, str>),
+    /// The same port as the last message with a [`Dest::Port`] or
+    /// `Same` destination from this reader: a framing may say so rather
+    /// than check the name again.
+    Same,
+    /// A first element that is not a string: what it is instead.
+    Invalid(&'static str),
+}
+
+/// A [`FrameReader`] that hands each message over split into its
+/// destination and its payload, as a link's reader routes it. The
+/// provided method splits what [`FrameReader::decode`] returns; a framing
+/// may do it without the intermediate array.
+pub(crate) trait SplitReader: FrameReader {
+    /// [`FrameReader::decode`], split: `(destination, payload, bytes used)`.
+    fn decode_split<'b>(&mut self, buf: &'b [u8]) -> Result<Option<(Dest<'b>, Msg, usize)>> {
+        Ok(self.decode(buf)?.map(|(msg, used)| {
+            let (dest, payload) = split(msg);
+            (dest, payload, used)
+        }))
+    }
+}
+
+impl SplitReader for JsonReader {}
+
+/// Splits a message into its destination and its payload.
+pub(crate) fn split(msg: Vec<Value>) -> (Dest<'static>, Msg) {
+    let mut values = msg.into_iter();
+    let dest = match values.next() {
+        None => Dest::Keepalive,
+        Some(Value::Str(s)) => Dest::Port(Cow::Owned(s)),
+        Some(other) => Dest::Invalid(other.kind()),
+    };
+    (dest, values.collect())
 }
 
 fn decode_err(msg: impl Into<String>) -> Error {

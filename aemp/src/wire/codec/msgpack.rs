@@ -4,9 +4,11 @@
 //! allocating.
 
 use super::ber::{ber_bytes, ber_decode};
-use super::{decode_err, FrameReader, Limits};
+use std::borrow::Cow;
+
+use super::{decode_err, split, Dest, FrameReader, Limits, SplitReader};
 use crate::error::{Error, Result};
-use crate::value::{Map, Value};
+use crate::value::{Items, Map, Msg, Value};
 
 // ===========================================================================
 // msgpack writing
@@ -206,12 +208,14 @@ pub struct MsgpackReader {
     limits: Limits,
     /// The decoder's stack of open containers, kept to reuse its allocation.
     stack: Vec<MpFrame>,
+    /// The destination of the last message split (see [`Dest::Same`]).
+    last_dest: Option<Vec<u8>>,
 }
 
 impl MsgpackReader {
     /// A reader with the given limits.
     pub fn new(limits: Limits) -> MsgpackReader {
-        MsgpackReader { limits, stack: Vec::new() }
+        MsgpackReader { limits, stack: Vec::new(), last_dest: None }
     }
 
     /// The limits this reader enforces.
@@ -227,8 +231,10 @@ impl Default for MsgpackReader {
     }
 }
 
-impl FrameReader for MsgpackReader {
-    fn decode(&mut self, buf: &[u8]) -> Result<Option<(Vec<Value>, usize)>> {
+impl MsgpackReader {
+    /// The frame at the front of `buf` and the bytes it takes with its
+    /// length (`None` until it is all there).
+    fn frame<'b>(&self, buf: &'b [u8]) -> Result<Option<(&'b [u8], usize)>> {
         let Some((len, hdr)) = ber_decode(buf)? else {
             return Ok(None);
         };
@@ -240,14 +246,52 @@ impl FrameReader for MsgpackReader {
         if buf.len() < end {
             return Ok(None);
         }
-        let frame = &buf[hdr..end];
+        Ok(Some((&buf[hdr..end], end)))
+    }
+
+    /// Decodes a whole frame with the container stack.
+    fn message(&mut self, frame: &[u8]) -> Result<Vec<Value>> {
+        let r = MpDecoder { b: frame, i: 0 }.message(self.limits.max_depth, &mut self.stack);
+        self.stack.clear();
+        r
+    }
+}
+
+impl FrameReader for MsgpackReader {
+    fn decode(&mut self, buf: &[u8]) -> Result<Option<(Vec<Value>, usize)>> {
+        let Some((frame, end)) = self.frame(buf)? else {
+            return Ok(None);
+        };
         let r = match (MpDecoder { b: frame, i: 0 }).flat(self.limits.max_depth) {
             Some(r) => r,
-            None => MpDecoder { b: frame, i: 0 }.message(self.limits.max_depth, &mut self.stack),
+            None => self.message(frame),
         };
-        self.stack.clear();
         Ok(Some((r?, end)))
     }
+}
+
+impl SplitReader for MsgpackReader {
+    fn decode_split<'b>(&mut self, buf: &'b [u8]) -> Result<Option<(Dest<'b>, Msg, usize)>> {
+        let Some((frame, end)) = self.frame(buf)? else {
+            return Ok(None);
+        };
+        if let Some(r) = (MpDecoder { b: frame, i: 0 }).flat_split(self.limits.max_depth, &mut self.last_dest)
+        {
+            return r.map(|(dest, payload)| Some((dest, payload, end)));
+        }
+        let (dest, payload) = split(self.message(frame)?);
+        if let Dest::Port(name) = &dest {
+            remember(&mut self.last_dest, name.as_bytes());
+        }
+        Ok(Some((dest, payload, end)))
+    }
+}
+
+/// Makes `name` the last destination (reusing the buffer).
+fn remember(last: &mut Option<Vec<u8>>, name: &[u8]) {
+    let l = last.get_or_insert_with(Vec::new);
+    l.clear();
+    l.extend_from_slice(name);
 }
 
 /// An open container while decoding msgpack.
@@ -321,10 +365,14 @@ impl<'a> MpDecoder<'a> {
     }
 
     fn str(&mut self, len: usize) -> Result<String> {
+        self.str_ref(len).map(str::to_owned)
+    }
+
+    fn str_ref(&mut self, len: usize) -> Result<&'a str> {
         let at = self.i;
         let bytes = self.take(len)?;
         match std::str::from_utf8(bytes) {
-            Ok(s) => Ok(s.to_owned()),
+            Ok(s) => Ok(s),
             Err(e) => Err(decode_err(format!(
                 "invalid UTF-8 in a msgpack string at offset {} of the frame",
                 at + e.valid_up_to()
@@ -392,15 +440,61 @@ impl<'a> MpDecoder<'a> {
     /// other frame, well-formed or not: [`MpDecoder::message`] then decodes
     /// it, or names what is wrong.
     fn flat(mut self, max_depth: usize) -> Option<Result<Vec<Value>>> {
+        let n = self.flat_len(max_depth)?;
+        let mut items = Vec::with_capacity(n);
+        if let Err(e) = self.flat_items(n, |v| items.push(v))? {
+            return Some(Err(e));
+        }
+        (self.i == self.b.len()).then_some(Ok(items))
+    }
+
+    /// [`MpDecoder::flat`] split as a link routes it: the destination, a
+    /// short string, borrowed from the frame (or [`Dest::Same`] when it is
+    /// `last`, which it becomes), and the payload decoded straight into a
+    /// message.
+    fn flat_split(mut self, max_depth: usize, last: &mut Option<Vec<u8>>) -> Option<Result<(Dest<'a>, Msg)>> {
+        let n = self.flat_len(max_depth)?;
+        if n == 0 {
+            return (self.i == self.b.len()).then_some(Ok((Dest::Keepalive, Msg::new())));
+        }
+        let len = match self.b.get(self.i)? {
+            &m @ 0xa0..=0xbf => usize::from(m & 0x1f),
+            _ => return None,
+        };
+        self.i += 1;
+        let dest = if last.as_deref().is_some_and(|l| self.b.get(self.i..self.i + len) == Some(l)) {
+            self.i += len;
+            Dest::Same
+        } else {
+            match self.str_ref(len) {
+                Ok(d) => {
+                    remember(last, d.as_bytes());
+                    Dest::Port(Cow::Borrowed(d))
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        };
+        let mut items = Items::with_capacity(n - 1);
+        if let Err(e) = self.flat_items(n - 1, |v| items.push(v))? {
+            return Some(Err(e));
+        }
+        (self.i == self.b.len()).then_some(Ok((dest, Msg(items))))
+    }
+
+    /// The length of a frame's array when it is a fixarray that the rest
+    /// of the frame can hold (`None` otherwise); moves past its marker.
+    fn flat_len(&mut self, max_depth: usize) -> Option<usize> {
         let n = match self.b.first() {
             Some(&m @ 0x90..=0x9f) if max_depth >= 1 => usize::from(m & 0x0f),
             _ => return None,
         };
         self.i = 1;
-        if n > self.remaining() {
-            return None;
-        }
-        let mut items = Vec::with_capacity(n);
+        (n <= self.remaining()).then_some(n)
+    }
+
+    /// Decodes `n` values that are not containers, each handed to `push`: `None` at
+    /// the first container or the end of the frame.
+    fn flat_items(&mut self, n: usize, mut push: impl FnMut(Value)) -> Option<Result<()>> {
         for _ in 0..n {
             let at = self.i;
             let marker = *self.b.get(at)?;
@@ -409,11 +503,11 @@ impl<'a> MpDecoder<'a> {
             }
             self.i += 1;
             match self.scalar(marker, at) {
-                Ok(v) => items.push(v),
+                Ok(v) => push(v),
                 Err(e) => return Some(Err(e)),
             }
         }
-        (self.i == self.b.len()).then_some(Ok(items))
+        Some(Ok(()))
     }
 
     /// Decodes the frame, which must be exactly one array.
@@ -792,6 +886,104 @@ mod tests {
 
     // -----------------------------------------------------------------------
     // Property tests
+
+    /// Decodes a stream with `decode_split`, `Dest::Same` resolved to the
+    /// name before it, as the messages `[dest, payload...]` they were.
+    fn split_all(stream: &[u8]) -> Result<Vec<Vec<Value>>> {
+        let (mut r, mut at, mut last, mut out) = (MsgpackReader::default(), 0, None::<String>, Vec::new());
+        while let Some((dest, payload, used)) = r.decode_split(&stream[at..])? {
+            at += used;
+            let mut m = match dest {
+                Dest::Keepalive => vec![],
+                Dest::Invalid(_) => vec![Value::Null],
+                Dest::Port(name) => {
+                    last = Some(name.into_owned());
+                    vec![Value::from(last.clone().unwrap())]
+                }
+                Dest::Same => vec![Value::from(last.clone().expect("a name before Same"))],
+            };
+            m.extend(payload);
+            out.push(m);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn split_says_same_only_for_the_last_destination_whatever_path_decoded_it() {
+        let nested = Value::Array(vec![Value::from(1)]);
+        let msgs: Vec<Vec<Value>> = vec![
+            vec!["a".into(), 1.into()],
+            vec!["a".into(), 2.into()],
+            vec!["b".into(), nested.clone()], // the stack decoder's path
+            vec!["a".into(), 3.into()],
+            vec![],
+            vec!["a".into()],
+            vec!["".into(), 4.into()],
+            vec!["".into(), nested],
+            vec!["".into()],
+        ];
+        let mut stream = Vec::new();
+        for m in &msgs {
+            encode_msgpack(m, &mut stream).unwrap();
+        }
+        let mut r = MsgpackReader::default();
+        let mut dests = Vec::new();
+        let mut at = 0;
+        while let Some((d, _, used)) = r.decode_split(&stream[at..]).unwrap() {
+            at += used;
+            dests.push(d);
+        }
+        let port = |s: &'static str| Dest::Port(Cow::Borrowed(s));
+        let owned = |s: &str| Dest::Port(Cow::Owned(s.to_owned()));
+        assert_eq!(
+            dests,
+            [
+                port("a"),
+                Dest::Same,
+                owned("b"),
+                port("a"),
+                Dest::Keepalive,
+                Dest::Same,
+                port(""),
+                owned(""),
+                Dest::Same
+            ]
+        );
+        assert_eq!(split_all(&stream).unwrap(), msgs);
+    }
+
+    proptest! {
+        #[test]
+        fn prop_split_is_decode_split(
+            msgs in proptest::collection::vec(
+                (prop_oneof![Just(None), Just(Some("a")), Just(Some("b")), Just(Some(""))], arb_msg(true)),
+                1..12,
+            )
+        ) {
+            let msgs: Vec<Vec<Value>> = msgs
+                .into_iter()
+                .map(|(dest, mut payload)| match dest {
+                    Some(d) => {
+                        payload.insert(0, Value::from(d));
+                        payload
+                    }
+                    None => payload,
+                })
+                .collect();
+            let mut stream = Vec::new();
+            for m in &msgs {
+                encode_msgpack(m, &mut stream).unwrap();
+            }
+            let expected: Vec<Vec<Value>> = msgs
+                .iter()
+                .map(|m| match m.first() {
+                    Some(Value::Str(_)) | None => m.clone(),
+                    Some(_) => [vec![Value::Null], m[1..].to_vec()].concat(),
+                })
+                .collect();
+            prop_assert_eq!(split_all(&stream).unwrap(), expected);
+        }
+    }
 
     proptest! {
         #[test]
