@@ -287,10 +287,15 @@ impl Net {
             // When no one else is running the node's commands, each message
             // runs as soon as it is decoded (what it allocated is freed
             // while still in the cache); else they queue for the dispatcher.
-            let mut count = 0u64;
+            let mut tally = Unrecorded::default();
             let direct = shared.run_here(|core| {
-                decode_each(&shared, &peer.id, &mut *dec, &mut recent, &buf, |cmd| {
-                    count += 1;
+                decode_each(&shared, &peer.id, &mut *dec, &mut recent, &buf, |cmd, upto| {
+                    tally.saw(upto);
+                    // A request to the node port may ask for this link's
+                    // figures: they include it and what came before.
+                    if matches!(cmd, Cmd::NodePort(..)) {
+                        tally.record(&peer);
+                    }
                     core.exec(cmd);
                 })
             });
@@ -299,9 +304,15 @@ impl Net {
                     ahead = 0;
                     r
                 }
-                None => decode_each(&shared, &peer.id, &mut *dec, &mut recent, &buf, |cmd| cmds.push(cmd)),
+                None => decode_each(&shared, &peer.id, &mut *dec, &mut recent, &buf, |cmd, upto| {
+                    tally.saw(upto);
+                    cmds.push(cmd);
+                }),
             };
-            count += cmds.len() as u64;
+            if let Ok(used) = decoded {
+                tally.upto = used;
+            }
+            tally.record(&peer);
             shared.push_and_run(&mut cmds);
             let used = match decoded {
                 Ok(used) => used,
@@ -311,9 +322,6 @@ impl Net {
                 }
             };
             ahead += used;
-            if used > 0 {
-                peer.st.lock().traffic.received((count, used as u64));
-            }
             if ahead > RECV_AHEAD {
                 // The node is behind: wait until it has handled what this
                 // connection gave it before reading more, so that a peer
@@ -348,23 +356,48 @@ impl Net {
 }
 
 /// Decodes every whole message at the start of `buf` and hands each, as a
-/// command for the dispatcher, to `sink`; returns how many bytes they took.
+/// command for the dispatcher, to `sink` with the number of bytes read up
+/// to its end; returns how many bytes they all took.
 fn decode_each(
     shared: &Shared,
     from: &NodeId,
     dec: &mut dyn SplitReader,
     recent: &mut RecentPorts,
     buf: &[u8],
-    mut sink: impl FnMut(Cmd),
+    mut sink: impl FnMut(Cmd, usize),
 ) -> Result<usize> {
     let mut start = 0;
     while let Some((dest, msg, used)) = dec.decode_split(&buf[start..])? {
         start += used;
         if let Some(c) = route(shared, recent, from, dest, msg) {
-            sink(c);
+            sink(c, start);
         }
     }
     Ok(start)
+}
+
+/// Messages and bytes read from a link and not yet added to its figures.
+#[derive(Default)]
+struct Unrecorded {
+    msgs: u64,
+    /// The read buffer's bytes up to `from` are recorded, up to `upto` read.
+    from: usize,
+    upto: usize,
+}
+
+impl Unrecorded {
+    fn saw(&mut self, upto: usize) {
+        self.msgs += 1;
+        self.upto = upto;
+    }
+
+    fn record(&mut self, peer: &Peer) {
+        if self.upto > self.from {
+            peer.st.lock().traffic.received((self.msgs, (self.upto - self.from) as u64));
+        }
+        self.msgs = 0;
+        self.from = self.upto;
+    }
 }
 
 /// A link's read timeout: one timer for the whole connection, moved on
