@@ -65,8 +65,12 @@
 //! `aemp observe` tool shows them for a whole network, live, in a browser.
 //!
 //! ## Execution model
-//! Each node has one dispatcher task that owns its ports and runs their
-//! callbacks one at a time, in the order messages were queued. Callbacks are
+//! Each node has one dispatcher that owns its ports and runs their
+//! callbacks one at a time, in the order messages were queued. Whichever
+//! task finds it idle runs it: the node's dispatcher task, a connection's
+//! reader with fresh messages, or a [`Node::call`] about to wait for its
+//! reply (which then often finds the reply already there). So callbacks
+//! never overlap, but may run on any of the runtime's threads. Callbacks are
 //! plain closures and must not block; long work belongs in a task
 //! ([`Ctx::spawn_task`]) or an async port ([`Node::spawn_async`]).
 

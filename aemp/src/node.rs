@@ -370,9 +370,20 @@ impl Node {
         make: impl FnOnce(&PortId) -> Msg,
         timeout: Duration,
     ) -> Result<Msg> {
+        self.request(port, |reply| Ok(make(reply)), timeout).await
+    }
+
+    /// The request behind the calls: `make` builds the request around the
+    /// reply port's ID (nothing is sent when it fails).
+    pub(crate) async fn request(
+        &self,
+        port: &PortId,
+        make: impl FnOnce(&PortId) -> Result<Msg>,
+        timeout: Duration,
+    ) -> Result<Msg> {
         let shared = &self.0;
         let n = shared.next_port();
-        let msg = make(&shared.num_port_id(n));
+        let msg = make(&shared.num_port_id(n))?;
         let mon = shared.next_mon();
         let (tx, rx) = tokio::sync::oneshot::channel();
         let (dead_tx, dead_rx) = tokio::sync::oneshot::channel();
@@ -385,7 +396,9 @@ impl Node {
         };
         // Port, monitor and request in one command, in that order.
         let target = port.clone();
-        shared.call(move |core| {
+        // On this task when the dispatcher is idle: a local target's reply
+        // is then often here before the first poll below.
+        shared.run_or_call(move |core| {
             core.insert(Key::Num(n), PortEntry::new(Handler::Cb(boxed(on_reply))));
             core.mon(&target, mon, Action::Notify(dead_tx));
             core.snd(&target, msg);
@@ -405,7 +418,7 @@ impl Node {
         // seen); the reply port is gone already unless the call failed.
         let target = port.clone();
         let failed = r.is_err();
-        shared.call(move |core| {
+        shared.run_or_call(move |core| {
             core.unmon(&target, mon);
             if failed {
                 core.kill(&Key::Num(n), Reason::normal());

@@ -21,7 +21,6 @@ use crate::error::{Error, Result};
 use crate::id::{NodeId, PortId};
 use crate::node::Node;
 use crate::port::{local_key, CallbackResult, Ctx};
-use crate::reason::Reason;
 use crate::value::{Msg, Value};
 
 /// A Rust type whose values are messages: a list of values with a string
@@ -365,31 +364,9 @@ impl Node {
         M: Message,
         R: Message,
     {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let mut tx = Some(tx);
-        let reply = self.port_with(move |ctx, m| {
-            if let Some(tx) = tx.take() {
-                let _ = tx.send(m);
-            }
-            ctx.kil_self(Reason::normal());
-        });
-        let request = match make(TypedPortId::new_unchecked(reply.clone())).into_msg() {
-            Ok(m) => m,
-            Err(e) => {
-                self.kil(&reply, Reason::normal());
-                return Err(e);
-            }
-        };
-        let port = port.id();
-        let dead = self.dead(port);
-        self.snd(port, request);
-        let r = tokio::select! {
-            r = rx => r.map_err(|_| Error::Shutdown).and_then(|m| R::from_msg(&m)),
-            reason = dead => Err(Error::NoSuchPort(format!("{port}: {reason}"))),
-            _ = tokio::time::sleep(timeout) => Err(self.timed_out(format!("no reply from {port}"), &port.node())),
-        };
-        self.kil(&reply, Reason::normal());
-        r
+        let make = |reply: &PortId| make(TypedPortId::new_unchecked(reply.clone())).into_msg();
+        let reply = self.request(port.id(), make, timeout).await?;
+        R::from_msg(&reply)
     }
 }
 
