@@ -508,7 +508,8 @@ async fn a_failed_handshake_claiming_a_node_id_does_not_block_later_links_to_tha
     let victim = server("h-victim", |_| {}).await;
     let mut raw = Raw::connect(&addr(&s)).await;
     raw.greet("h-victim", "json", ";aemp=1;incarnation=forged").await.unwrap();
-    drop(raw);
+    raw.hang_up().await;
+    assert!(raw.closed().await, "the node ends the handshake that lost its peer");
     logs.wait_for("connection closed during the handshake").await;
     s.add_node_addr(victim.id(), addr(&victim));
     let echo = victim.id().port("echo").unwrap();

@@ -32,6 +32,11 @@ impl Logs {
     /// guard is dropped.
     #[must_use = "the capture stops when the guard is dropped"]
     pub fn capture(&self) -> tracing::subscriber::DefaultGuard {
+        // With no global subscriber and only this thread's alive, tracing
+        // works out the interest of a callsite first reached on another
+        // thread (one without a subscriber) from that thread alone: never,
+        // for good, and this capture would miss that callsite's events.
+        crate::init_tracing();
         let sub = tracing_subscriber::fmt()
             .with_writer(self.clone())
             .with_ansi(false)

@@ -177,6 +177,11 @@ impl Raw {
         }
     }
 
+    /// Closes our sending side (the node reads the end of the stream).
+    pub async fn hang_up(&mut self) {
+        let _ = self.sock.shutdown().await;
+    }
+
     /// Whether the node closes the connection within [`PATIENCE`] (what it
     /// still sends is read and dropped).
     pub async fn closed(&mut self) -> bool {
