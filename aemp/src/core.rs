@@ -621,11 +621,7 @@ impl Core {
             crate::kernel::handle(self, None, msg);
             return;
         }
-        let Some(place) = self.slot(&key) else {
-            tracing::trace!(port = ?key, "message to a nonexistent port dropped");
-            return;
-        };
-        let Some(entry) = self.at(place) else {
+        let Some((place, entry)) = self.slot(&key).and_then(|place| Some((place, self.at(place)?))) else {
             tracing::trace!(port = ?key, "message to a nonexistent port dropped");
             return;
         };
