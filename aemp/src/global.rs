@@ -5,7 +5,7 @@
 //! knows and its group registrations. What those ports learn makes every
 //! node dial every other (the mesh) and keeps a shared view of the groups.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -59,6 +59,22 @@ struct State {
     /// asked for them every round (see [`Global::keep_mesh`]), with the
     /// number of rounds in a row in which none answered.
     lost: HashMap<NodeId, u32>,
+    /// The link (connection number) Global started over with each peer,
+    /// while it lasts.
+    sessions: HashMap<NodeId, u64>,
+    /// The link to each peer that the node watchers were last told is up.
+    told: HashMap<NodeId, u64>,
+    /// Events not yet delivered to the watchers, in the order they
+    /// happened, and whether a thread is delivering them.
+    notices: VecDeque<Notice>,
+    delivering: bool,
+}
+
+/// An event for the watchers, queued under Global's lock (so in the order
+/// the state changed) and delivered outside it.
+enum Notice {
+    Node(NodeEvent),
+    Group(String, GroupEvent),
 }
 
 /// Rounds in a row in which no node answers for a lost node before it is
@@ -247,15 +263,23 @@ fn local_groups(me: &NodeId, st: &State) -> Map {
 }
 
 impl LinkEvents for Global {
-    /// The messages that open Global on a new connection.
-    fn opening_messages(&self, peer: &NodeId) -> Vec<Msg> {
+    /// The messages that open Global on a new connection. A session
+    /// with the peer still open from an earlier link ends first (its end
+    /// may be told later, or was not told because the link was replaced):
+    /// this link's messages must go out whatever the order of the two.
+    fn opening_messages(&self, peer: &NodeId, conn: u64) -> Vec<Msg> {
         let Some(shared) = self.shared.upgrade() else { return Vec::new() };
         let net = &self.net;
         let mut st = self.st.lock();
-        if st.peer_ports.contains_key(peer) {
-            tracing::debug!(node = %peer, me = %net.me(), "global already started with this node");
-            return Vec::new();
+        match st.sessions.get(peer) {
+            Some(&c) if c == conn => {
+                tracing::debug!(node = %peer, me = %net.me(), "global already started on this link");
+                return Vec::new();
+            }
+            Some(_) => end_session(&shared, &mut st, peer),
+            None => {}
         }
+        st.sessions.insert(peer.clone(), conn);
         let name = shared.num_port_name(shared.next_port());
         let Ok(port) = peer.port(&name) else { return Vec::new() };
         st.peer_ports.insert(peer.clone(), port);
@@ -295,66 +319,122 @@ impl LinkEvents for Global {
         out
     }
 
-    /// A connection came up.
-    fn link_up(&self, peer: &NodeId) {
-        self.st.lock().lost.remove(peer);
-        self.notify_nodes(&NodeEvent::Up(peer.clone()));
+    /// A connection came up: the watchers hear of the end of the link it
+    /// replaced (unless they did), then of this one, unless it is gone
+    /// already.
+    fn link_up(&self, peer: &NodeId, conn: u64) {
+        {
+            let mut st = self.st.lock();
+            st.lost.remove(peer);
+            if st.told.get(peer).is_some_and(|&c| c != conn) {
+                st.told.remove(peer);
+                let reason = Reason::transport_error(peer.as_str(), "link replaced");
+                st.notices.push_back(Notice::Node(NodeEvent::Down(peer.clone(), reason)));
+            }
+            if st.sessions.get(peer) == Some(&conn) {
+                st.told.insert(peer.clone(), conn);
+                st.notices.push_back(Notice::Node(NodeEvent::Up(peer.clone())));
+            }
+        }
+        self.deliver();
     }
 
-    /// A connection went down: forget the node's members and ports, ask the
-    /// others where it is.
-    fn link_down(&self, peer: &NodeId, reason: &Reason) {
-        self.notify_nodes(&NodeEvent::Down(peer.clone(), reason.clone()));
-        let (left, their, others) = {
+    /// A connection went down: unless a newer link started over already,
+    /// forget the node's members and ports and ask the others where it is.
+    fn link_down(&self, peer: &NodeId, conn: u64, reason: &Reason) {
+        let others = {
             let mut st = self.st.lock();
-            st.peer_ports.remove(peer);
-            let their = st.their_ports.remove(peer);
-            let mut left = Vec::new();
-            for (g, members) in st.groups.iter_mut() {
-                members.retain(|p| {
-                    let gone = p.node_str() == peer.as_str();
-                    if gone {
-                        left.push((g.clone(), p.clone()));
-                    }
-                    !gone
-                });
+            if st.told.get(peer) == Some(&conn) {
+                st.told.remove(peer);
+                st.notices.push_back(Notice::Node(NodeEvent::Down(peer.clone(), reason.clone())));
             }
-            st.groups.retain(|_, m| !m.is_empty());
-            if !self.net.addrs_of(peer).is_empty() {
-                st.lost.insert(peer.clone(), 0);
+            if st.sessions.get(peer) == Some(&conn) {
+                if let Some(shared) = self.shared.upgrade() {
+                    end_session(&shared, &mut st, peer);
+                }
+                if !self.net.addrs_of(peer).is_empty() {
+                    st.lost.insert(peer.clone(), 0);
+                }
+                Some(st.peer_ports.values().cloned().collect::<Vec<PortId>>())
+            } else {
+                None
             }
-            let others: Vec<PortId> = st.peer_ports.values().cloned().collect();
-            (left, their, others)
         };
-        for (g, p) in left {
-            self.notify(&g, &GroupEvent::Left(p));
+        self.deliver();
+        if let Some(others) = others {
+            self.find_node(peer, &others);
         }
-        if let (Some(name), Some(shared)) = (their, self.shared.upgrade()) {
-            let reason = Reason::transport_error(peer.as_str(), "node down");
-            shared.call(move |core: &mut Core| core.kill(&Key::Name(name.into()), reason));
-        }
-        self.find_node(peer, &others);
+    }
+}
+
+/// Ends Global's session with `peer` (its lock held): forgets the Global
+/// port we spawned there and the members on that node (queueing their
+/// departures for the watchers), and kills the port it spawned here.
+fn end_session(shared: &Shared, st: &mut State, peer: &NodeId) {
+    st.sessions.remove(peer);
+    st.peer_ports.remove(peer);
+    let mut left = Vec::new();
+    for (g, members) in st.groups.iter_mut() {
+        members.retain(|p| {
+            let gone = p.node_str() == peer.as_str();
+            if gone {
+                left.push(Notice::Group(g.clone(), GroupEvent::Left(p.clone())));
+            }
+            !gone
+        });
+    }
+    st.groups.retain(|_, m| !m.is_empty());
+    st.notices.extend(left);
+    if let Some(name) = st.their_ports.remove(peer) {
+        let reason = Reason::transport_error(peer.as_str(), "node down");
+        shared.call(move |core: &mut Core| core.kill(&Key::Name(name.into()), reason));
     }
 }
 
 impl Global {
-    fn notify_nodes(&self, ev: &NodeEvent) {
-        let ws: Vec<NodeWatcher> = self.st.lock().node_watchers.iter().map(|w| w.1.clone()).collect();
-        for w in ws {
-            w(ev);
+    /// Delivers the queued events to the watchers, in order, unless
+    /// another thread is at it (it delivers these too). A watcher that
+    /// causes an event (it unregisters a port, say) has it delivered after
+    /// its own returns.
+    fn deliver(&self) {
+        /// Lets another thread deliver once this one stops, even by a
+        /// watcher's panic.
+        struct Delivering<'a>(&'a Global);
+        impl Drop for Delivering<'_> {
+            fn drop(&mut self) {
+                self.0.st.lock().delivering = false;
+            }
         }
-    }
-
-    fn notify(&self, group: &str, ev: &GroupEvent) {
-        let ws: Vec<Watcher> = self
-            .st
-            .lock()
-            .watchers
-            .get(group)
-            .map(|v| v.iter().map(|w| w.1.clone()).collect())
-            .unwrap_or_default();
-        for w in ws {
-            w(ev);
+        {
+            let mut st = self.st.lock();
+            if st.delivering || st.notices.is_empty() {
+                return;
+            }
+            st.delivering = true;
+        }
+        let _delivering = Delivering(self);
+        loop {
+            let (notice, nodes, groups) = {
+                let mut st = self.st.lock();
+                let Some(n) = st.notices.pop_front() else { break };
+                let nodes: Vec<NodeWatcher> = match &n {
+                    Notice::Node(_) => st.node_watchers.iter().map(|w| w.1.clone()).collect(),
+                    Notice::Group(..) => Vec::new(),
+                };
+                let groups: Vec<Watcher> = match &n {
+                    Notice::Group(g, _) => st
+                        .watchers
+                        .get(g)
+                        .map(|v| v.iter().map(|w| w.1.clone()).collect())
+                        .unwrap_or_default(),
+                    Notice::Node(_) => Vec::new(),
+                };
+                (n, nodes, groups)
+            };
+            match &notice {
+                Notice::Node(ev) => nodes.iter().for_each(|w| w(ev)),
+                Notice::Group(_, ev) => groups.iter().for_each(|w| w(ev)),
+            }
         }
     }
 
@@ -368,12 +448,13 @@ impl Global {
                 return;
             }
             members.push(port.clone());
+            st.notices.push_back(Notice::Group(group.to_owned(), GroupEvent::Joined(port)));
         }
-        self.notify(group, &GroupEvent::Joined(port));
+        self.deliver();
     }
 
     fn remove_member(&self, group: &str, port: &PortId) {
-        let removed = {
+        {
             let mut st = self.st.lock();
             let Some(m) = st.groups.get_mut(group) else { return };
             let before = m.len();
@@ -382,11 +463,11 @@ impl Global {
             if m.is_empty() {
                 st.groups.remove(group);
             }
-            removed
-        };
-        if removed {
-            self.notify(group, &GroupEvent::Left(port.clone()));
+            if removed {
+                st.notices.push_back(Notice::Group(group.to_owned(), GroupEvent::Left(port.clone())));
+            }
         }
+        self.deliver();
     }
 
     fn handle(&self, from: &NodeId, m: Msg) {
@@ -720,6 +801,50 @@ mod tests {
         let addrs = Value::from(addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>());
         let table: Map = ids.map(|id| (id, addrs.clone())).collect();
         Msg::from_array([Value::from("connect_nodes"), Value::Map(table)])
+    }
+
+    /// The end of a peer's old link may be told after its next link came
+    /// up (the old link's failure releases the peer's lock before it tells
+    /// Global). Global must still open the new link, keep what came over
+    /// it, and tell the node watchers of the old link's end first.
+    #[tokio::test]
+    async fn a_link_end_told_after_the_next_link_came_up_ends_only_the_old_link() {
+        let (n, g) = node("told-late").await;
+        let peer = NodeId::new("peer").unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        n.mon_nodes(move |ev| s.lock().push(ev.clone()));
+        let set = |member: &str| {
+            let mut table = Map::new();
+            table.insert("grp".to_owned(), Value::from(vec![member.to_owned()]));
+            Msg::from_array([Value::from("set"), Value::Map(table)])
+        };
+
+        assert!(!g.opening_messages(&peer, 1).is_empty());
+        g.link_up(&peer, 1);
+        g.handle(&peer, set("peer#old"));
+        // Link 1 fails, link 2 comes up before link 1's end is told.
+        assert!(!g.opening_messages(&peer, 2).is_empty(), "the new link must open Global again");
+        g.link_up(&peer, 2);
+        g.handle(&peer, set("peer#new"));
+        g.link_down(&peer, 1, &Reason::transport_error("peer", "connection closed by peer"));
+
+        assert_eq!(n.find_group("grp"), vec![PortId::new("peer#new").unwrap()]);
+        let seen: Vec<&'static str> = seen
+            .lock()
+            .iter()
+            .map(|e| match e {
+                NodeEvent::Up(_) => "up",
+                NodeEvent::Down(..) => "down",
+            })
+            .collect();
+        assert_eq!(seen, ["up", "down", "up"]);
+        assert!(g.st.lock().lost.is_empty(), "a node linked again is not lost");
+
+        // The end of link 2 is told: now the node is gone.
+        g.link_down(&peer, 2, &Reason::transport_error("peer", "connection closed by peer"));
+        assert!(n.find_group("grp").is_empty());
+        assert!(n.groups().is_empty());
     }
 
     #[tokio::test]

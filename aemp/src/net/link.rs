@@ -55,13 +55,6 @@ impl Net {
     /// opening messages and what was queued go out first.
     pub(super) fn become_link(&self, hs: Handshaken, peer: Arc<Peer>, conn: u64) -> Result<LiveLink> {
         let events = self.events();
-        if peer.st.lock().up.is_some() {
-            // This connection replaces a live one (the peer restarted, or a
-            // 0.9 peer switched connections): Global starts over with it.
-            if let Some(ev) = &events {
-                ev.link_down(&peer.id, &Reason::transport_error(peer.id.as_str(), "link replaced"));
-            }
-        }
         let closed = CancellationToken::new();
         let wake = Arc::new(Notify::new());
         let up = Up {
@@ -82,7 +75,9 @@ impl Net {
             // Global's opening messages, made only once this connection is
             // sure to be the link (lock order: a peer's state, then Global's,
             // then the address book or the peers' map; never another peer's).
-            let opening = events.as_ref().map(|ev| ev.opening_messages(&peer.id)).unwrap_or_default();
+            // When it replaces a live link (the peer restarted, or a 0.9
+            // peer switched connections), Global starts over with it.
+            let opening = events.as_ref().map(|ev| ev.opening_messages(&peer.id, conn)).unwrap_or_default();
             st.claim = None;
             self.install(&peer, &mut st, up, &hs.first, opening)
         };
@@ -93,7 +88,7 @@ impl Net {
         let (send_framing, recv_framing) = (hs.send_framing, hs.recv_framing);
         tracing::info!(node = %peer.id, ?send_framing, ?recv_framing, "connection up");
         if let Some(ev) = &events {
-            ev.link_up(&peer.id);
+            ev.link_up(&peer.id, conn);
         }
         self.up_event.notify_waiters();
         let (rd, wr): (Box<dyn AsyncRead + Unpin + Send>, WriteSide) = match hs.stream {

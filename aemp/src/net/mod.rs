@@ -70,16 +70,20 @@ use crate::remote::Remote;
 use framing::Framing;
 
 /// What the network tells the service that runs on it (Global) about
-/// links to other nodes.
+/// links to other nodes. Each link is named by its connection's number:
+/// the events of two links to one node may arrive out of order (a link's
+/// end is told after its peer's lock is released, when the next link may
+/// already be up), and the service orders them by that number.
 pub(crate) trait LinkEvents: Send + Sync {
-    /// The messages that open a new link, sent ahead of anything queued.
+    /// The messages that open link `conn`, sent ahead of anything queued.
     /// Called under the peer's lock, once the connection is sure to become
-    /// the link.
-    fn opening_messages(&self, node: &NodeId) -> Vec<Msg>;
-    /// A link came up (after its opening messages were queued).
-    fn link_up(&self, node: &NodeId);
-    /// A link went down, or was replaced by a new one.
-    fn link_down(&self, node: &NodeId, reason: &Reason);
+    /// the link (a link to the node it replaces ends here, if its end was
+    /// not told yet).
+    fn opening_messages(&self, node: &NodeId, conn: u64) -> Vec<Msg>;
+    /// Link `conn` came up (after its opening messages were queued).
+    fn link_up(&self, node: &NodeId, conn: u64);
+    /// Link `conn` went down.
+    fn link_down(&self, node: &NodeId, conn: u64, reason: &Reason);
 }
 
 /// The network state of a node.

@@ -281,7 +281,7 @@ impl Net {
         let reason = Reason::transport_error(peer.id.as_str(), text);
         self.fire_monitors(peer, mons, reason.clone());
         if let Some(ev) = self.events() {
-            ev.link_down(&peer.id, &reason);
+            ev.link_down(&peer.id, conn, &reason);
         }
         self.forget_if_unreachable(peer);
     }
