@@ -668,7 +668,8 @@ impl Node {
 
     /// Calls `f` whenever a link to another node comes up or goes down
     /// (as Erlang's `monitor_node`, for every node at once), starting with
-    /// an `Up` for each node linked now. `f` runs on the connection's task:
+    /// an `Up` for each node linked now. `f` runs on one of the node's
+    /// network tasks, one event at a time, in the order the links changed:
     /// keep it short (send to a port or a channel). Returns an ID for
     /// [`Node::unmon_nodes`].
     pub fn mon_nodes(&self, f: impl Fn(&NodeEvent) + Send + Sync + 'static) -> u64 {
