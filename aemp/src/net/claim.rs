@@ -12,9 +12,11 @@
 //! sides on the same connection when both dial at once: a node whose own
 //! dial is under way refuses an incoming connection from a higher node ID
 //! when the greetings are in, before its auth line goes out (its dial will
-//! win there), and of two authenticated connections to the same incarnation
-//! the one dialled by the lower node ID wins (the other is refused, or is
-//! replaced and its monitors fire).
+//! win there), a node that finds the link up when the greetings of its own
+//! dial are in drops that dial (the peer has not had our auth line, so it
+//! cannot have taken the connection), and of two authenticated connections
+//! to the same incarnation the one dialled by the lower node ID wins (the
+//! other is refused, or is replaced and its monitors fire).
 //!
 //! Takes one peer's lock.
 
@@ -58,6 +60,9 @@ pub(super) struct Race<'a> {
     pub(super) peer: &'a NodeId,
     /// A dial of ours to it is under way and has not read its greeting.
     pub(super) attempting: bool,
+    /// Whether the contender's greetings are in and our auth line has not
+    /// gone out (else the peer has authenticated).
+    pub(super) greeted: bool,
     /// Its live link, if any.
     pub(super) up: Option<Current<'a>>,
     /// The connection that holds the claim now, and who dialled it.
@@ -67,6 +72,8 @@ pub(super) struct Race<'a> {
 /// Why a contender may not become the link.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Refusal {
+    /// Our own dial, and the link came up meanwhile.
+    Linked,
     /// Both dialled at once and our own dial will win on both sides.
     OurDialWins,
     /// A second connection to the same incarnation of an aemp peer, not
@@ -83,6 +90,7 @@ impl Refusal {
     /// The error a refused connection ends with.
     pub(super) fn into_error(self, peer: &NodeId) -> Error {
         Error::Protocol(match self {
+            Refusal::Linked => format!("linked to {peer} meanwhile: this connection is not needed"),
             Refusal::OurDialWins => format!("simultaneous connection with {peer}: ours wins"),
             Refusal::Duplicate => format!("duplicate connection with {peer} refused"),
             Refusal::AlreadyConnected => format!("already connected to {peer}"),
@@ -94,6 +102,9 @@ impl Refusal {
 /// Decides whether `c` may take the claim on its node.
 pub(super) fn arbitrate(race: &Race<'_>, c: &Contender<'_>) -> std::result::Result<(), Refusal> {
     let we_dialed = c.dialer == race.me;
+    if we_dialed && race.greeted && race.up.is_some() {
+        return Err(Refusal::Linked);
+    }
     if !we_dialed && c.aemp && race.attempting && race.me < race.peer && race.up.is_none() {
         return Err(Refusal::OurDialWins);
     }
@@ -131,7 +142,7 @@ impl Net {
         if st.forgotten {
             return Ok(false);
         }
-        arbitrate(&race(&self.me, peer, &st, st.attempting), c).map_err(|r| r.into_error(&peer.id))?;
+        arbitrate(&race(&self.me, peer, &st, Some(st.attempting)), c).map_err(|r| r.into_error(&peer.id))?;
         if c.dialer != &self.me {
             st.greeted += 1;
         }
@@ -148,18 +159,21 @@ impl Net {
         if st.forgotten {
             return Ok(false);
         }
-        arbitrate(&race(&self.me, peer, &st, false), c).map_err(|r| r.into_error(&peer.id))?;
+        arbitrate(&race(&self.me, peer, &st, None), c).map_err(|r| r.into_error(&peer.id))?;
         st.claim = Some((c.conn, c.dialer.clone()));
         Ok(true)
     }
 }
 
-/// What this node knows of `peer`'s connections, from its state `st`.
-fn race<'a>(me: &'a NodeId, peer: &'a Peer, st: &'a PeerState, attempting: bool) -> Race<'a> {
+/// What this node knows of `peer`'s connections, from its state `st`:
+/// when the greetings are in, with whether our dial is under way
+/// (`attempting`), else (`None`) once the peer has authenticated.
+fn race<'a>(me: &'a NodeId, peer: &'a Peer, st: &'a PeerState, attempting: Option<bool>) -> Race<'a> {
     Race {
         me,
         peer: &peer.id,
-        attempting,
+        attempting: attempting.unwrap_or(false),
+        greeted: attempting.is_some(),
         up: st.up.as_ref().map(|u| Current {
             aemp: u.aemp,
             incarnation: u.incarnation.as_deref(),
@@ -266,6 +280,8 @@ mod tests {
     /// One row: the situation, the contender, the verdict.
     struct Row {
         name: &'static str,
+        /// Decided when the greetings are in (else once authenticated).
+        greeted: bool,
         attempting: bool,
         /// (aemp, incarnation, dialer) of the live link.
         up: Option<(bool, Option<&'static str>, &'static str)>,
@@ -278,7 +294,35 @@ mod tests {
 
     const ROWS: &[Row] = &[
         Row {
+            name: "our own dial finds the link up when the greetings are in: dropped before our auth line",
+            greeted: true,
+            attempting: true,
+            up: Some((true, Some("i1"), "b")),
+            claim: None,
+            c: (3, "a", true, Some("i1")),
+            want: Err(Refusal::Linked),
+        },
+        Row {
+            name: "our own dial finds a link to a 0.9 node up when the greetings are in",
+            greeted: true,
+            attempting: true,
+            up: Some((false, None, "b")),
+            claim: None,
+            c: (3, "a", false, None),
+            want: Err(Refusal::Linked),
+        },
+        Row {
+            name: "an incoming duplicate of a live link we dialled is refused when the greetings are in",
+            greeted: true,
+            attempting: false,
+            up: Some((true, Some("i1"), "a")),
+            claim: None,
+            c: (3, "b", true, Some("i1")),
+            want: Err(Refusal::Duplicate),
+        },
+        Row {
             name: "a first connection, nothing else going on",
+            greeted: false,
             attempting: false,
             up: None,
             claim: None,
@@ -287,6 +331,7 @@ mod tests {
         },
         Row {
             name: "our dial is under way and we are lower: the incoming one from the higher node is refused",
+            greeted: true,
             attempting: true,
             up: None,
             claim: None,
@@ -295,6 +340,7 @@ mod tests {
         },
         Row {
             name: "our dial is under way but the incoming one is from 0.9: no aemp rule applies",
+            greeted: true,
             attempting: true,
             up: None,
             claim: None,
@@ -303,6 +349,7 @@ mod tests {
         },
         Row {
             name: "our own dial claims while our dial is marked under way",
+            greeted: true,
             attempting: true,
             up: None,
             claim: None,
@@ -311,6 +358,7 @@ mod tests {
         },
         Row {
             name: "duplicate of a live link to the same incarnation, the live one dialled by the lower node",
+            greeted: false,
             attempting: false,
             up: Some((true, Some("i1"), "a")),
             claim: None,
@@ -319,6 +367,7 @@ mod tests {
         },
         Row {
             name: "duplicate of a live link dialled by the same node",
+            greeted: false,
             attempting: false,
             up: Some((true, Some("i1"), "b")),
             claim: None,
@@ -327,6 +376,7 @@ mod tests {
         },
         Row {
             name: "duplicate dialled by the lower node replaces a live link dialled by the higher one",
+            greeted: false,
             attempting: false,
             up: Some((true, Some("i1"), "b")),
             claim: None,
@@ -335,6 +385,7 @@ mod tests {
         },
         Row {
             name: "the peer restarted (new incarnation): the new connection replaces the live link",
+            greeted: false,
             attempting: false,
             up: Some((true, Some("i1"), "a")),
             claim: None,
@@ -343,6 +394,7 @@ mod tests {
         },
         Row {
             name: "a 0.9 peer already connected: 0.9 keeps its first connection",
+            greeted: false,
             attempting: false,
             up: Some((false, None, "b")),
             claim: None,
@@ -351,6 +403,7 @@ mod tests {
         },
         Row {
             name: "an aemp peer replacing a link to a 0.9 node under the same ID",
+            greeted: false,
             attempting: false,
             up: Some((false, None, "b")),
             claim: None,
@@ -359,6 +412,7 @@ mod tests {
         },
         Row {
             name: "two connections past their greetings: the one dialled by the lower node holds, the higher's is refused",
+            greeted: false,
             attempting: false,
             up: None,
             claim: Some((1, "a")),
@@ -367,6 +421,7 @@ mod tests {
         },
         Row {
             name: "two connections past their greetings: the lower node's takes the claim from the higher's",
+            greeted: false,
             attempting: false,
             up: None,
             claim: Some((1, "b")),
@@ -375,6 +430,7 @@ mod tests {
         },
         Row {
             name: "the claim is this very connection's",
+            greeted: false,
             attempting: false,
             up: None,
             claim: Some((2, "a")),
@@ -383,6 +439,7 @@ mod tests {
         },
         Row {
             name: "a 0.9 contender is not refused by a claim",
+            greeted: false,
             attempting: false,
             up: None,
             claim: Some((1, "a")),
@@ -402,6 +459,7 @@ mod tests {
                 me: &a,
                 peer: &b,
                 attempting: row.attempting,
+                greeted: row.greeted,
                 up: row.up.map(|(aemp, incarnation, _)| Current {
                     aemp,
                     incarnation,
@@ -420,7 +478,7 @@ mod tests {
         // Seen from "b", the higher node: its own dial under way does not
         // refuse the lower node's incoming connection.
         let (a, b) = (id("a"), id("b"));
-        let race = Race { me: &b, peer: &a, attempting: true, up: None, claim: None };
+        let race = Race { me: &b, peer: &a, attempting: true, greeted: true, up: None, claim: None };
         let c = Contender { conn: 5, dialer: &a, aemp: true, incarnation: Some("i") };
         assert_eq!(arbitrate(&race, &c), Ok(()));
     }
@@ -428,8 +486,13 @@ mod tests {
     #[test]
     fn refusals_name_the_peer() {
         let b = id("b");
-        for r in [Refusal::OurDialWins, Refusal::Duplicate, Refusal::AlreadyConnected, Refusal::Simultaneous]
-        {
+        for r in [
+            Refusal::Linked,
+            Refusal::OurDialWins,
+            Refusal::Duplicate,
+            Refusal::AlreadyConnected,
+            Refusal::Simultaneous,
+        ] {
             assert!(r.into_error(&b).to_string().contains(" b"), "{r:?}");
         }
     }

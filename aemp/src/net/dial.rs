@@ -83,14 +83,35 @@ impl Net {
 
     /// One attempt to make a link to `peer` at `addr`: TCP connect and
     /// handshake (failures are logged).
+    ///
+    /// A link that came up meanwhile (the node dialled us) ends the attempt:
+    /// before it is made, before our greeting goes out, and when the peer's
+    /// greeting is in (see `claim::arbitrate`). Past our auth line, a second
+    /// connection dialled by the lower node ID would be taken by both sides
+    /// in place of the live link, firing its monitors.
     async fn dial_addr(self: &Arc<Net>, peer: &Arc<Peer>, addr: &str) -> Option<LiveLink> {
-        peer.st.lock().attempting = true;
+        let linked = |peer: &Peer| {
+            let mut st = peer.st.lock();
+            st.attempting = st.up.is_none();
+            !st.attempting
+        };
+        if linked(peer) {
+            return None;
+        }
         tracing::trace!(node = %peer.id, addr, "dialling");
         let link = match connect_addr(addr, secs(self.cfg.network_latency.max(1.0))).await {
+            Some(Ok(_)) if linked(peer) => {
+                tracing::trace!(node = %peer.id, addr, "linked while dialling: connection dropped");
+                None
+            }
             Some(Ok(sock)) => {
                 let greeted = self.greet_now(&sock, addr.parse().ok(), true);
                 match self.establish(sock, true, greeted, None, None).await {
                     Ok(link) => Some(link),
+                    Err(e) if linked(peer) => {
+                        tracing::trace!(node = %peer.id, addr, "linked while dialling: {e}");
+                        None
+                    }
                     Err(e) => {
                         if e.is_refusal() {
                             // Worth seeing without debug logging: a wrong
