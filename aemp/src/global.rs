@@ -51,8 +51,8 @@ struct State {
     peer_ports: HashMap<NodeId, PortId>,
     /// The Global port each peer spawned on us (its name here).
     their_ports: HashMap<NodeId, String>,
-    watchers: HashMap<String, Vec<(u64, Watcher)>>,
-    node_watchers: Vec<(u64, NodeWatcher)>,
+    watchers: HashMap<String, Vec<Watching<Watcher>>>,
+    node_watchers: Vec<Watching<NodeWatcher>>,
     /// The node found at each seed address.
     seed_nodes: BTreeMap<String, NodeId>,
     /// Nodes whose link went down and is not back: the other nodes are
@@ -65,9 +65,24 @@ struct State {
     /// The link to each peer that the node watchers were last told is up.
     told: HashMap<NodeId, u64>,
     /// Events not yet delivered to the watchers, in the order they
-    /// happened, and whether a thread is delivering them.
-    notices: VecDeque<Notice>,
+    /// happened, how many were ever queued, and whether a thread is
+    /// delivering them.
+    notices: VecDeque<Queued>,
+    queued: u64,
     delivering: bool,
+}
+
+impl State {
+    /// Queues an event for every watcher of its kind (see [`Watching`]).
+    fn queue(&mut self, notice: Notice) {
+        self.queue_to(None, notice);
+    }
+
+    /// Queues an event for the watcher `to` alone, or for all.
+    fn queue_to(&mut self, to: Option<u64>, notice: Notice) {
+        self.notices.push_back(Queued { seq: self.queued, to, notice });
+        self.queued += 1;
+    }
 }
 
 /// An event for the watchers, queued under Global's lock (so in the order
@@ -75,6 +90,28 @@ struct State {
 enum Notice {
     Node(NodeEvent),
     Group(String, GroupEvent),
+}
+
+struct Queued {
+    /// Its place among all events ever queued.
+    seq: u64,
+    /// The one watcher it is for (a new watcher's view of the present).
+    to: Option<u64>,
+    notice: Notice,
+}
+
+/// A watcher, with its ID and the first event it is told of: events
+/// queued before it came are part of the present it is shown on arrival.
+struct Watching<F> {
+    id: u64,
+    since: u64,
+    f: F,
+}
+
+impl<F: Clone> Watching<F> {
+    fn wants(&self, q: &Queued) -> Option<F> {
+        (q.seq >= self.since && q.to.is_none_or(|to| to == self.id)).then(|| self.f.clone())
+    }
 }
 
 /// Rounds in a row in which no node answers for a lost node before it is
@@ -329,11 +366,11 @@ impl LinkEvents for Global {
             if st.told.get(peer).is_some_and(|&c| c != conn) {
                 st.told.remove(peer);
                 let reason = Reason::transport_error(peer.as_str(), "link replaced");
-                st.notices.push_back(Notice::Node(NodeEvent::Down(peer.clone(), reason)));
+                st.queue(Notice::Node(NodeEvent::Down(peer.clone(), reason)));
             }
             if st.sessions.get(peer) == Some(&conn) {
                 st.told.insert(peer.clone(), conn);
-                st.notices.push_back(Notice::Node(NodeEvent::Up(peer.clone())));
+                st.queue(Notice::Node(NodeEvent::Up(peer.clone())));
             }
         }
         self.deliver();
@@ -346,7 +383,7 @@ impl LinkEvents for Global {
             let mut st = self.st.lock();
             if st.told.get(peer) == Some(&conn) {
                 st.told.remove(peer);
-                st.notices.push_back(Notice::Node(NodeEvent::Down(peer.clone(), reason.clone())));
+                st.queue(Notice::Node(NodeEvent::Down(peer.clone(), reason.clone())));
             }
             if st.sessions.get(peer) == Some(&conn) {
                 if let Some(shared) = self.shared.upgrade() {
@@ -384,7 +421,9 @@ fn end_session(shared: &Shared, st: &mut State, peer: &NodeId) {
         });
     }
     st.groups.retain(|_, m| !m.is_empty());
-    st.notices.extend(left);
+    for n in left {
+        st.queue(n);
+    }
     if let Some(name) = st.their_ports.remove(peer) {
         let reason = Reason::transport_error(peer.as_str(), "node down");
         shared.call(move |core: &mut Core| core.kill(&Key::Name(name.into()), reason));
@@ -414,24 +453,22 @@ impl Global {
         }
         let _delivering = Delivering(self);
         loop {
-            let (notice, nodes, groups) = {
+            let (q, nodes, groups) = {
                 let mut st = self.st.lock();
-                let Some(n) = st.notices.pop_front() else { break };
-                let nodes: Vec<NodeWatcher> = match &n {
-                    Notice::Node(_) => st.node_watchers.iter().map(|w| w.1.clone()).collect(),
+                let Some(q) = st.notices.pop_front() else { break };
+                let nodes: Vec<NodeWatcher> = match &q.notice {
+                    Notice::Node(_) => st.node_watchers.iter().filter_map(|w| w.wants(&q)).collect(),
                     Notice::Group(..) => Vec::new(),
                 };
-                let groups: Vec<Watcher> = match &n {
-                    Notice::Group(g, _) => st
-                        .watchers
-                        .get(g)
-                        .map(|v| v.iter().map(|w| w.1.clone()).collect())
-                        .unwrap_or_default(),
+                let groups: Vec<Watcher> = match &q.notice {
+                    Notice::Group(g, _) => {
+                        st.watchers.get(g).into_iter().flatten().filter_map(|w| w.wants(&q)).collect()
+                    }
                     Notice::Node(_) => Vec::new(),
                 };
-                (n, nodes, groups)
+                (q, nodes, groups)
             };
-            match &notice {
+            match &q.notice {
                 Notice::Node(ev) => nodes.iter().for_each(|w| w(ev)),
                 Notice::Group(_, ev) => groups.iter().for_each(|w| w(ev)),
             }
@@ -448,7 +485,7 @@ impl Global {
                 return;
             }
             members.push(port.clone());
-            st.notices.push_back(Notice::Group(group.to_owned(), GroupEvent::Joined(port)));
+            st.queue(Notice::Group(group.to_owned(), GroupEvent::Joined(port)));
         }
         self.deliver();
     }
@@ -464,7 +501,7 @@ impl Global {
                 st.groups.remove(group);
             }
             if removed {
-                st.notices.push_back(Notice::Group(group.to_owned(), GroupEvent::Left(port.clone())));
+                st.queue(Notice::Group(group.to_owned(), GroupEvent::Left(port.clone())));
             }
         }
         self.deliver();
@@ -639,21 +676,23 @@ impl Node {
     }
 
     /// Calls `f` for every change of a group's membership (joins and
-    /// leaves), starting with a `Joined` for each current member. Returns
-    /// an ID for [`Node::unmon_group`].
+    /// leaves), starting with a `Joined` for each current member. `f` runs
+    /// one event at a time, in the order the group changed, on the task
+    /// that changed it or on one delivering events before it: keep it
+    /// short. Returns an ID for [`Node::unmon_group`].
     pub fn mon_group(&self, group: &str, f: impl Fn(&GroupEvent) + Send + Sync + 'static) -> u64 {
         let shared = self.shared();
         let Some(global) = shared.global().cloned() else { return 0 };
         let id = shared.next_mon();
-        let f: Watcher = Arc::new(f);
-        let current = {
+        {
             let mut st = global.st.lock();
-            st.watchers.entry(group.to_owned()).or_default().push((id, f.clone()));
-            st.groups.get(group).cloned().unwrap_or_default()
-        };
-        for p in current {
-            f(&GroupEvent::Joined(p));
+            let since = st.queued;
+            st.watchers.entry(group.to_owned()).or_default().push(Watching { id, since, f: Arc::new(f) });
+            for p in st.groups.get(group).cloned().unwrap_or_default() {
+                st.queue_to(Some(id), Notice::Group(group.to_owned(), GroupEvent::Joined(p)));
+            }
         }
+        global.deliver();
         id
     }
 
@@ -661,7 +700,7 @@ impl Node {
     pub fn unmon_group(&self, group: &str, id: u64) {
         if let Some(global) = self.shared().global() {
             if let Some(v) = global.st.lock().watchers.get_mut(group) {
-                v.retain(|(i, _)| *i != id);
+                v.retain(|w| w.id != id);
             }
         }
     }
@@ -676,18 +715,23 @@ impl Node {
         let shared = self.shared();
         let Some(global) = shared.global().cloned() else { return 0 };
         let id = shared.next_mon();
-        let f: NodeWatcher = Arc::new(f);
-        global.st.lock().node_watchers.push((id, f.clone()));
-        for n in global.net.up_nodes() {
-            f(&NodeEvent::Up(n));
+        {
+            let mut st = global.st.lock();
+            let since = st.queued;
+            st.node_watchers.push(Watching { id, since, f: Arc::new(f) });
+            let up: Vec<NodeId> = st.told.keys().cloned().collect();
+            for n in up {
+                st.queue_to(Some(id), Notice::Node(NodeEvent::Up(n)));
+            }
         }
+        global.deliver();
         id
     }
 
     /// Stops a node monitor made by [`Node::mon_nodes`].
     pub fn unmon_nodes(&self, id: u64) {
         if let Some(global) = self.shared().global() {
-            global.st.lock().node_watchers.retain(|(i, _)| *i != id);
+            global.st.lock().node_watchers.retain(|w| w.id != id);
         }
     }
 
@@ -846,6 +890,25 @@ mod tests {
         g.link_down(&peer, 2, &Reason::transport_error("peer", "connection closed by peer"));
         assert!(n.find_group("grp").is_empty());
         assert!(n.groups().is_empty());
+    }
+
+    /// A watcher added while events are still to be delivered is shown the
+    /// present once: an event queued before it came is not told again.
+    #[tokio::test]
+    async fn a_watcher_added_while_events_are_queued_sees_each_member_once() {
+        let (n, g) = node("watched").await;
+        let member = PortId::new("watched#m").unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (n2, g2, m2, seen2) = (n.clone(), g.clone(), member.clone(), seen.clone());
+        // A watcher of "x" that, on its first event, makes a member of "y"
+        // (an event queued behind the one being delivered) and watches "y".
+        n.mon_group("x", move |_| {
+            g2.add_member("y", m2.clone());
+            let s = seen2.clone();
+            n2.mon_group("y", move |ev| s.lock().push(ev.clone()));
+        });
+        g.add_member("x", PortId::new("watched#x").unwrap());
+        assert_eq!(*seen.lock(), vec![GroupEvent::Joined(member)]);
     }
 
     #[tokio::test]
