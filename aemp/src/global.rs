@@ -436,10 +436,9 @@ impl Global {
     /// causes an event (it unregisters a port, say) has it delivered after
     /// its own returns.
     fn deliver(&self) {
-        /// Lets another thread deliver once this one stops, even by a
-        /// watcher's panic.
-        struct Delivering<'a>(&'a Global);
-        impl Drop for Delivering<'_> {
+        /// Lets another thread deliver should a watcher panic.
+        struct OnUnwind<'a>(&'a Global);
+        impl Drop for OnUnwind<'_> {
             fn drop(&mut self) {
                 self.0.st.lock().delivering = false;
             }
@@ -451,11 +450,18 @@ impl Global {
             }
             st.delivering = true;
         }
-        let _delivering = Delivering(self);
+        let unwind = OnUnwind(self);
         loop {
             let (q, nodes, groups) = {
                 let mut st = self.st.lock();
-                let Some(q) = st.notices.pop_front() else { break };
+                let Some(q) = st.notices.pop_front() else {
+                    // Under the lock that found the queue empty: an event
+                    // queued after it finds no one delivering.
+                    st.delivering = false;
+                    drop(st);
+                    std::mem::forget(unwind);
+                    return;
+                };
                 let nodes: Vec<NodeWatcher> = match &q.notice {
                     Notice::Node(_) => st.node_watchers.iter().filter_map(|w| w.wants(&q)).collect(),
                     Notice::Group(..) => Vec::new(),
