@@ -27,9 +27,11 @@
 //! which is what keeps the loss guarantee: a monitor registered before a
 //! message was queued is in the table when that link fails.
 //!
-//! The network reaches the dispatcher only through the node's command
-//! queue ([`Shared::call`], [`Shared::push`]), and Global only through
-//! [`LinkEvents`].
+//! The network reaches the dispatcher through the node's command queue
+//! ([`Shared::call`], [`Shared::push`]), or, in a connection's reader,
+//! runs what arrived itself when no one else is running the node's
+//! commands ([`Shared::run_here`], never under a peer's lock); it reaches
+//! Global only through [`LinkEvents`].
 
 mod accept;
 mod claim;
