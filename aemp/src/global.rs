@@ -109,8 +109,9 @@ struct Watching<F> {
 }
 
 impl<F: Clone> Watching<F> {
-    fn wants(&self, q: &Queued) -> Option<F> {
-        (q.seq >= self.since && q.to.is_none_or(|to| to == self.id)).then(|| self.f.clone())
+    /// The watcher, if it is to be told of event `seq` (meant for `to`).
+    fn wants(&self, seq: u64, to: Option<u64>) -> Option<F> {
+        (seq >= self.since && to.is_none_or(|to| to == self.id)).then(|| self.f.clone())
     }
 }
 
@@ -452,31 +453,33 @@ impl Global {
         }
         let unwind = OnUnwind(self);
         loop {
-            let (q, nodes, groups) = {
-                let mut st = self.st.lock();
-                let Some(q) = st.notices.pop_front() else {
-                    // Under the lock that found the queue empty: an event
-                    // queued after it finds no one delivering.
-                    st.delivering = false;
-                    drop(st);
-                    std::mem::forget(unwind);
-                    return;
-                };
-                let nodes: Vec<NodeWatcher> = match &q.notice {
-                    Notice::Node(_) => st.node_watchers.iter().filter_map(|w| w.wants(&q)).collect(),
-                    Notice::Group(..) => Vec::new(),
-                };
-                let groups: Vec<Watcher> = match &q.notice {
-                    Notice::Group(g, _) => {
-                        st.watchers.get(g).into_iter().flatten().filter_map(|w| w.wants(&q)).collect()
-                    }
-                    Notice::Node(_) => Vec::new(),
-                };
-                (q, nodes, groups)
+            let mut st = self.st.lock();
+            let Some(q) = st.notices.pop_front() else {
+                // Under the lock that found the queue empty: an event
+                // queued after it finds no one delivering.
+                st.delivering = false;
+                drop(st);
+                std::mem::forget(unwind);
+                return;
             };
-            match &q.notice {
-                Notice::Node(ev) => nodes.iter().for_each(|w| w(ev)),
-                Notice::Group(_, ev) => groups.iter().for_each(|w| w(ev)),
+            match q.notice {
+                Notice::Node(ev) => {
+                    let ws: Vec<NodeWatcher> =
+                        st.node_watchers.iter().filter_map(|w| w.wants(q.seq, q.to)).collect();
+                    drop(st);
+                    ws.iter().for_each(|w| w(&ev));
+                }
+                Notice::Group(g, ev) => {
+                    let ws: Vec<Watcher> = st
+                        .watchers
+                        .get(&g)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|w| w.wants(q.seq, q.to))
+                        .collect();
+                    drop(st);
+                    ws.iter().for_each(|w| w(&ev));
+                }
             }
         }
     }

@@ -90,6 +90,8 @@ impl Net {
     /// connection dialled by the lower node ID would be taken by both sides
     /// in place of the live link, firing its monitors.
     async fn dial_addr(self: &Arc<Net>, peer: &Arc<Peer>, addr: &str) -> Option<LiveLink> {
+        // Whether the link is up; our dial counts as under way only while
+        // it is not.
         let linked = |peer: &Peer| {
             let mut st = peer.st.lock();
             st.attempting = st.up.is_none();
